@@ -1,0 +1,132 @@
+// The vocabulary shared by sources, planner, Moodle client and executor.
+// Plain data only: no I/O, no heavy headers.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace enrolsync::model {
+
+using MoodleId = long long;
+
+// ---------------------------------------------------------------------------
+// Desired state: what the MIS says, one struct per source row.
+// Values are exactly as read (no trimming or case folding has happened).
+// ---------------------------------------------------------------------------
+
+// One row of the "Remote new courses table".
+struct CourseRow {
+  std::size_t row = 0;  // 1-based data row number (CSV: header is row 0)
+  std::string fullname;
+  std::string shortname;
+  std::string idnumber;
+  std::optional<std::string> category;  // nullopt or "" = default category
+};
+
+// One row of the "Remote user enrolment table".
+struct EnrolmentRow {
+  std::size_t row = 0;  // 1-based data row number
+  std::string course;   // value of the remote course field (e.g. set code)
+  std::string user;     // value of the remote user field (e.g. email)
+  std::optional<std::string> role;  // nullopt or "" = default role
+};
+
+struct DesiredState {
+  std::string courses_table;     // name used in problem reports
+  std::string enrolments_table;  // name used in problem reports
+  bool have_courses = false;     // false when [courses] is not configured
+  std::vector<CourseRow> courses;
+  std::vector<EnrolmentRow> enrolments;
+};
+
+// ---------------------------------------------------------------------------
+// Current state: what Moodle says.
+// ---------------------------------------------------------------------------
+
+struct Category {
+  MoodleId id = 0;
+  std::string name;
+  std::string idnumber;
+};
+
+struct Role {
+  MoodleId id = 0;
+  std::string shortname;
+};
+
+struct Course {
+  MoodleId id = 0;
+  std::string fullname;
+  std::string shortname;
+  std::string idnumber;
+  MoodleId categoryid = 0;
+  bool visible = true;
+};
+
+struct User {
+  MoodleId id = 0;
+  std::string username;
+  std::string email;
+  std::string idnumber;
+  std::string auth;
+  bool suspended = false;  // suspended at site level; still matches rows
+};
+
+// One line of core_enrol_get_enrolled_users, combined with the onlyactive
+// listing: Moodle never says which enrolment method a participant came from.
+struct Participant {
+  MoodleId userid = 0;
+  bool active = true;            // false: every enrolment suspended/expired
+  std::set<MoodleId> roles;      // role ids held in the course context
+};
+
+// The participants of one course, as read from Moodle this run.
+using Participants = std::map<MoodleId, Participant>;
+
+struct MoodleSnapshot {
+  std::vector<Category> categories;
+  std::vector<Role> roles;
+  std::vector<Course> courses;    // every course on the site except the front page
+  std::vector<User> users;        // users looked up by the enrolment rows' keys
+  // Courses whose participants were read from Moodle this run. A course not
+  // in this map is "unverified": the planner trusts the state database.
+  std::map<MoodleId, Participants> verified;
+  // Courses whose participant read failed: nothing may be removed this run.
+  std::set<MoodleId> read_failed;
+};
+
+// ---------------------------------------------------------------------------
+// Ownership: what enrolsync made, as recorded in the state database.
+// ---------------------------------------------------------------------------
+
+enum class EnrolStatus { kActive, kSuspended };
+
+struct OwnedEnrolment {
+  MoodleId courseid = 0;
+  MoodleId userid = 0;
+  // true: enrolsync made (or re-made) this manual enrolment and may change it.
+  // false: the user already had an enrolment we did not make; we only own the
+  // role assignments listed in `roles`.
+  bool owns_enrolment = true;
+  EnrolStatus status = EnrolStatus::kActive;  // as enrolsync last set it
+  std::set<MoodleId> roles;                   // role assignments enrolsync made
+  std::string source_course;  // the row values that produced it, so an
+  std::string source_user;    // unresolvable row still protects it
+};
+
+struct CourseUser {
+  MoodleId courseid = 0;
+  MoodleId userid = 0;
+  auto operator<=>(const CourseUser&) const = default;
+};
+
+struct Ownership {
+  std::map<CourseUser, OwnedEnrolment> enrolments;
+  std::set<MoodleId> created_courses;  // courses enrolsync created
+};
+
+}  // namespace enrolsync::model

@@ -1,0 +1,157 @@
+// A Moodle web-service client speaking the REST protocol exactly as
+// ../shared/moodle/transcripts/ record it: POST form-encoded arrays to
+// <url>/webservice/rest/server.php with moodlewsrestformat=json; errors come
+// back as HTTP 200 {"exception","errorcode","message"}.
+//
+// Thread-safety: a Client may be used from one thread at a time; it runs its
+// own bounded pool of worker connections (keep-alive) inside batch calls.
+// Secrets: the token is registered with util/secrets.h and never appears in a
+// log line or an Error message.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "model/model.h"
+#include "util/result.h"
+
+namespace enrolsync::moodle {
+
+using model::MoodleId;
+
+struct ClientOptions {
+  std::string url;       // site root, e.g. https://moodle.school.test
+  std::string token;     // web-service token (secret)
+  std::string ca_file;   // PEM bundle for TLS; empty = system store. TLS is always verified.
+  int max_input_vars = 5000;  // PHP's max_input_vars on the site; batches stay below it
+  int max_batch_rows = 500;   // and never send more rows than this in one call
+  int concurrency = 2;        // parallel calls inside one batch operation
+  std::chrono::seconds timeout{120};
+  int max_retries = 3;        // transient failures only (connect, 5xx, timeout)
+  std::chrono::milliseconds retry_base{400};  // backoff: base * 2^attempt
+};
+
+// Ordered form fields, already flattened: {"courses[0][fullname]", "Art"}.
+using FormFields = std::vector<std::pair<std::string, std::string>>;
+
+// The I/O seam: one POST of one web-service function. The real one speaks
+// HTTP(S); tests of the executor may substitute another.
+// Post() returns the raw body of a 200 answer, or an Error classified as
+// kTransient (connection failure, timeout, HTTP 5xx), kAuth (HTTP 403:
+// web services disabled) or kIo (anything else).
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual Result<std::string> Post(std::string_view function, const FormFields& params) = 0;
+};
+
+std::unique_ptr<Transport> MakeHttpTransport(const ClientOptions& options);
+
+struct SiteInfo {
+  std::string sitename;
+  std::string release;   // "5.1+ (Build: 20251017)"
+  std::string version;   // "2025100600.02"
+  MoodleId userid = 0;
+  std::string username;
+  std::vector<std::string> functions;  // functions the token may call
+};
+
+struct NewCourse {
+  std::string fullname;
+  std::string shortname;
+  std::string idnumber;
+  MoodleId categoryid = 0;
+  // Extra top-level fields (visible, format, showreports, enablecompletion…)
+  // and course format options (coursedisplay, numsections…).
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<std::pair<std::string, std::string>> format_options;
+};
+
+struct ManualEnrolment {
+  MoodleId courseid = 0;
+  MoodleId userid = 0;
+  MoodleId roleid = 0;
+  bool suspend = false;  // always sent: every enrol call sets the full state
+};
+
+struct CourseUserRef {
+  MoodleId courseid = 0;
+  MoodleId userid = 0;
+};
+
+struct RoleAssignment {
+  MoodleId courseid = 0;  // course context (contextlevel=course, instanceid)
+  MoodleId userid = 0;
+  MoodleId roleid = 0;
+};
+
+// Calls and time per web-service function, for run summaries.
+struct FunctionStats {
+  int calls = 0;
+  int failed = 0;
+  double seconds = 0;
+};
+
+// Moodle's errorcode for "the change was committed but the welcome message
+// could not be sent" (see ../shared/moodle/README.md).
+inline constexpr std::string_view kMessageNotSent = "Message was not sent.";
+
+using Progress = std::function<void(std::size_t done, std::size_t total)>;
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);  // uses MakeHttpTransport
+  Client(ClientOptions options, std::unique_ptr<Transport> transport);
+  ~Client();
+
+  // One raw call; returns the body parsed-and-checked for a Moodle exception
+  // (as Error{kMoodle, message, errorcode, exception}; invalidtoken -> kAuth).
+  Result<std::string> Call(std::string_view function, const FormFields& params);
+
+  Result<SiteInfo> GetSiteInfo();
+  Result<std::vector<model::Category>> GetCategories();
+  // Every course except the site front page (one call).
+  Result<std::vector<model::Course>> GetAllCourses();
+  // core_user_get_users_by_field; values are batched under max_input_vars.
+  // Exact match, as Moodle does it (email is case-sensitive there).
+  Result<std::vector<model::User>> GetUsersByField(const std::string& field,
+                                                   const std::vector<std::string>& values);
+  // Participants of each course: two core_enrol_get_enrolled_users calls per
+  // course (all, and onlyactive=1), run with bounded concurrency. A course
+  // whose read failed maps to its Error.
+  std::map<MoodleId, Result<model::Participants>> GetParticipants(const std::vector<MoodleId>& courseids,
+                                                                  const Progress& progress = {});
+
+  // Write calls. Each is split into batches sized by max_input_vars and
+  // max_batch_rows, run with bounded concurrency. Moodle applies a batch all
+  // or nothing; when a batch fails with a non-transient error it is bisected
+  // until the bad items are isolated, so good items still land. The result
+  // has one entry per input item, in input order. A batch that fails with
+  // kMessageNotSent is not bisected: each of its items gets that error and the
+  // caller verifies whether the change was committed.
+  std::vector<Result<MoodleId>> CreateCourses(const std::vector<NewCourse>& courses,
+                                              const Progress& progress = {});
+  std::vector<Status> EnrolUsers(const std::vector<ManualEnrolment>& enrolments,
+                                 const Progress& progress = {});
+  std::vector<Status> UnenrolUsers(const std::vector<CourseUserRef>& users, const Progress& progress = {});
+  std::vector<Status> AssignRoles(const std::vector<RoleAssignment>& assignments,
+                                  const Progress& progress = {});
+  std::vector<Status> UnassignRoles(const std::vector<RoleAssignment>& assignments,
+                                    const Progress& progress = {});
+
+  // Per-function call counts and time since construction. Thread-safe.
+  std::map<std::string, FunctionStats> Stats() const;
+  int WriteCalls() const;  // calls to functions that change Moodle
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace enrolsync::moodle
