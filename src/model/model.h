@@ -38,6 +38,10 @@ struct EnrolmentRow {
 struct DesiredState {
   std::string courses_table;     // name used in problem reports
   std::string enrolments_table;  // name used in problem reports
+  // Physical column names, in the order fullname, shortname, idnumber,
+  // category and course, user, role: problem reports name them.
+  std::vector<std::string> course_columns;
+  std::vector<std::string> enrolment_columns;
   bool have_courses = false;     // false when [courses] is not configured
   std::vector<CourseRow> courses;
   std::vector<EnrolmentRow> enrolments;

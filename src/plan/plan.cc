@@ -1,0 +1,626 @@
+#include "plan/plan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "util/strings.h"
+
+namespace enrolsync::plan {
+namespace {
+
+using model::CourseUser;
+using model::OwnedEnrolment;
+using model::Participant;
+using model::Participants;
+
+const char* CategoryFieldName(LocalCategoryField f) { return f == LocalCategoryField::kId ? "id" : "idnumber"; }
+
+const char* UserFieldName(LocalUserField f) {
+  switch (f) {
+    case LocalUserField::kId: return "id";
+    case LocalUserField::kIdnumber: return "idnumber";
+    case LocalUserField::kEmail: return "email";
+    case LocalUserField::kUsername: return "username";
+  }
+  return "?";
+}
+
+// Where an enrolment row points: an existing course or one created this run.
+struct Target {
+  MoodleId courseid = 0;
+  int create_index = -1;
+  auto operator<=>(const Target&) const = default;
+};
+
+struct Want {
+  std::vector<MoodleId> roles;  // in order of first appearance
+  std::string course_key;
+  std::string user_key;
+};
+
+class Planner {
+ public:
+  Planner(const model::DesiredState& desired, const model::MoodleSnapshot& moodle, const model::Ownership& owned,
+          const Policy& policy)
+      : desired_(desired), moodle_(moodle), owned_(owned), policy_(policy) {}
+
+  Plan Run() {
+    IndexMoodle();
+    if (desired_.have_courses) PlanCourses();
+    ReadEnrolmentRows();
+    PlanEnrolments();
+    Finish();
+    return std::move(plan_);
+  }
+
+ private:
+  // ---- indexes over Moodle's state ----
+  void IndexMoodle() {
+    for (const auto& c : moodle_.categories) {
+      cat_by_id_[std::to_string(c.id)] = c.id;
+      if (!c.idnumber.empty()) cat_by_idnumber_[c.idnumber] = c.id;
+    }
+    for (const auto& r : moodle_.roles) {
+      role_name_[r.id] = r.shortname;
+      role_by_shortname_[r.shortname] = r.id;
+    }
+    for (const auto& c : moodle_.courses) {
+      course_by_id_[c.id] = &c;
+      course_by_shortname_[c.shortname] = &c;
+      if (!c.idnumber.empty()) course_by_idnumber_[c.idnumber] = &c;
+    }
+    for (const auto& u : moodle_.users) {
+      switch (policy_.local_user_field) {
+        case LocalUserField::kId: users_[std::to_string(u.id)].push_back(&u); break;
+        case LocalUserField::kIdnumber:
+          if (!u.idnumber.empty()) users_[u.idnumber].push_back(&u);
+          break;
+        case LocalUserField::kEmail:
+          // Moodle's own lookup is case-sensitive on PostgreSQL; an email
+          // typed in another case in the MIS is still the same person.
+          if (!u.email.empty()) users_[ToLower(u.email)].push_back(&u);
+          break;
+        case LocalUserField::kUsername: users_[u.username].push_back(&u); break;
+      }
+    }
+    for (const auto& [key, e] : owned_.enrolments) {
+      if (e.owns_enrolment && course_by_id_.count(key.courseid)) ++plan_.managed_enrolments;
+    }
+  }
+
+  std::vector<std::pair<std::string, std::string>> CourseValues(const model::CourseRow& r) const {
+    const auto& cols = desired_.course_columns;
+    auto col = [&](std::size_t i, const char* fallback) { return i < cols.size() ? cols[i] : std::string(fallback); };
+    std::vector<std::pair<std::string, std::string>> v = {
+        {col(0, "fullname"), r.fullname}, {col(1, "shortname"), r.shortname}, {col(2, "idnumber"), r.idnumber}};
+    v.emplace_back(col(3, "category"), r.category.value_or("NULL"));
+    return v;
+  }
+
+  std::vector<std::pair<std::string, std::string>> EnrolValues(const model::EnrolmentRow& r) const {
+    const auto& cols = desired_.enrolment_columns;
+    auto col = [&](std::size_t i, const char* fallback) { return i < cols.size() ? cols[i] : std::string(fallback); };
+    return {{col(0, "course"), r.course}, {col(1, "user"), r.user}, {col(2, "role"), r.role.value_or("NULL")}};
+  }
+
+  void CourseProblem(const model::CourseRow& r, std::string reason, bool skipped = true) {
+    plan_.problems.push_back(Problem{desired_.courses_table, r.row, CourseValues(r), std::move(reason), skipped});
+  }
+  void EnrolProblem(const model::EnrolmentRow& r, std::string reason, bool skipped = true) {
+    plan_.problems.push_back(Problem{desired_.enrolments_table, r.row, EnrolValues(r), std::move(reason), skipped});
+  }
+
+  // ---- courses (enrol_database's sync_courses) ----
+  void PlanCourses() {
+    std::map<std::string, const model::CourseRow*> feed_shortnames;
+    std::map<std::string, std::string> pending_idnumbers;  // idnumber -> shortname
+    for (const auto& row : desired_.courses) {
+      if (Trim(row.fullname).empty() || Trim(row.shortname).empty()) {
+        CourseProblem(row, "invalid external course record, shortname and fullname are mandatory");
+        continue;
+      }
+      auto [it, inserted] = feed_shortnames.emplace(row.shortname, &row);
+      if (!inserted) {
+        const auto& first = *it->second;
+        bool same = first.fullname == row.fullname && first.idnumber == row.idnumber &&
+                    first.category.value_or("") == row.category.value_or("");
+        CourseProblem(row,
+                      "duplicate shortname '" + row.shortname + "' (first at row " + std::to_string(first.row) +
+                          (same ? "); identical, counted once" : "); this row is ignored"),
+                      !same);
+        continue;
+      }
+      if (course_by_shortname_.count(row.shortname)) continue;  // exists: never renamed or moved
+      if (!row.idnumber.empty()) {
+        if (auto c = course_by_idnumber_.find(row.idnumber); c != course_by_idnumber_.end()) {
+          CourseProblem(row, "duplicate idnumber, can not create course: " + row.shortname + " [" + row.idnumber +
+                                 "] (idnumber used by course '" + c->second->shortname + "', id " +
+                                 std::to_string(c->second->id) + ")");
+          continue;
+        }
+        if (auto p = pending_idnumbers.find(row.idnumber); p != pending_idnumbers.end()) {
+          CourseProblem(row, "duplicate idnumber, can not create course: " + row.shortname + " [" + row.idnumber +
+                                 "] (also wanted by new course '" + p->second + "')");
+          continue;
+        }
+      }
+      std::string cat = Trim(row.category.value_or(""));
+      bool by_default = cat.empty();
+      if (by_default) cat = policy_.default_category;
+      const auto& index = policy_.category_field == LocalCategoryField::kId ? cat_by_id_ : cat_by_idnumber_;
+      auto c = index.find(cat);
+      if (c == index.end()) {
+        if (by_default) {
+          CourseProblem(row, std::string("default category ") + CategoryFieldName(policy_.category_field) + " '" +
+                                 cat + "' does not exist in Moodle, can not create course: " + row.shortname);
+        } else {
+          CourseProblem(row, std::string("invalid category ") + CategoryFieldName(policy_.category_field) + " '" +
+                                 cat + "', can not create course: " + row.shortname);
+        }
+        continue;
+      }
+      PlanItem item;
+      item.action = Action::kCreateCourse;
+      item.create_index = static_cast<int>(plan_.items.size());
+      item.course_shortname = row.shortname;
+      item.course_fullname = row.fullname;
+      item.course_key = row.shortname;
+      item.idnumber = row.idnumber;
+      item.categoryid = c->second;
+      item.reason = "course is in the feed but not in Moodle";
+      if (!row.idnumber.empty()) pending_idnumbers[row.idnumber] = row.shortname;
+      switch (policy_.local_course_field) {
+        case LocalCourseField::kIdnumber:
+          if (!row.idnumber.empty()) pending_by_key_[row.idnumber] = item.create_index;
+          break;
+        case LocalCourseField::kShortname: pending_by_key_[row.shortname] = item.create_index; break;
+        case LocalCourseField::kId: break;  // a new course has no id yet
+      }
+      plan_.items.push_back(std::move(item));
+      ++plan_.summary.courses_create;
+    }
+  }
+
+  // ---- enrolment rows -> wants ----
+  bool ResolveCourse(const std::string& key, Target* t) {
+    const model::Course* c = nullptr;
+    switch (policy_.local_course_field) {
+      case LocalCourseField::kId: {
+        long long id = 0;
+        if (ParseInt64(key, &id)) {
+          if (auto it = course_by_id_.find(id); it != course_by_id_.end()) c = it->second;
+        }
+        break;
+      }
+      case LocalCourseField::kIdnumber:
+        if (auto it = course_by_idnumber_.find(key); it != course_by_idnumber_.end()) c = it->second;
+        break;
+      case LocalCourseField::kShortname:
+        if (auto it = course_by_shortname_.find(key); it != course_by_shortname_.end()) c = it->second;
+        break;
+    }
+    if (c) {
+      *t = Target{c->id, -1};
+      return true;
+    }
+    if (auto it = pending_by_key_.find(key); it != pending_by_key_.end()) {
+      *t = Target{0, it->second};
+      return true;
+    }
+    return false;
+  }
+
+  void ReadEnrolmentRows() {
+    // Default role for empty role cells.
+    MoodleId default_role = 0;
+    if (auto it = role_by_shortname_.find(policy_.default_role); it != role_by_shortname_.end())
+      default_role = it->second;
+
+    std::map<std::tuple<std::string, std::string, MoodleId>, std::size_t> seen;  // -> first row
+    std::set<std::string> unknown_courses_reported;
+    for (const auto& row : desired_.enrolments) {
+      if (Trim(row.course).empty()) {
+        EnrolProblem(row, "skipping row without a course value");
+        continue;
+      }
+      if (Trim(row.user).empty()) {
+        EnrolProblem(row, std::string("skipping user without mandatory ") + UserFieldName(policy_.local_user_field) +
+                              " in course '" + row.course + "'");
+        continue;
+      }
+      Target target;
+      bool have_course = ResolveCourse(row.course, &target);
+
+      // Role.
+      MoodleId roleid = 0;
+      std::string role_cell = Trim(row.role.value_or(""));
+      if (role_cell.empty()) {
+        roleid = default_role;
+        if (!roleid) {
+          EnrolProblem(row, "skipping user '" + row.user + "' in course '" + row.course +
+                                "' - no role in the row and default_role '" + policy_.default_role +
+                                "' is not a Moodle role");
+          Protect(row);
+          continue;
+        }
+      } else if (policy_.local_role_field == LocalRoleField::kId) {
+        long long id = 0;
+        if (ParseInt64(role_cell, &id) && role_name_.count(id)) roleid = id;
+      } else if (auto it = role_by_shortname_.find(role_cell); it != role_by_shortname_.end()) {
+        roleid = it->second;
+      }
+      if (!roleid) {
+        EnrolProblem(row, "skipping user '" + row.user + "' in course '" + row.course + "' - unknown role " +
+                              (policy_.local_role_field == LocalRoleField::kId ? "id" : "shortname") + " '" +
+                              role_cell + "'");
+        Protect(row);
+        continue;
+      }
+
+      if (!have_course) {
+        EnrolProblem(row, "course '" + row.course + "' does not exist in Moodle");
+        continue;
+      }
+
+      // User.
+      std::string lookup = policy_.local_user_field == LocalUserField::kEmail ? ToLower(row.user) : row.user;
+      auto u = users_.find(lookup);
+      if (u == users_.end()) {
+        EnrolProblem(row, std::string("skipping unknown user ") + UserFieldName(policy_.local_user_field) + " '" +
+                              row.user + "' in course '" + row.course + "'");
+        Protect(row);
+        continue;
+      }
+      if (u->second.size() > 1) {
+        std::vector<std::string> ids;
+        for (const auto* x : u->second) ids.push_back(std::to_string(x->id));
+        EnrolProblem(row, std::string("skipping ambiguous user ") + UserFieldName(policy_.local_user_field) + " '" +
+                              row.user + "' in course '" + row.course + "': matches Moodle users " + Join(ids, ", "));
+        Protect(row);
+        continue;
+      }
+      MoodleId userid = u->second.front()->id;
+
+      auto key = std::make_tuple(row.course, lookup, roleid);
+      if (auto [it, inserted] = seen.emplace(key, row.row); !inserted) {
+        EnrolProblem(row, "duplicate of row " + std::to_string(it->second) + "; counted once", false);
+        continue;
+      }
+      Want& w = wants_[target][userid];
+      if (w.roles.empty()) {
+        w.course_key = row.course;
+        w.user_key = row.user;
+      }
+      if (std::find(w.roles.begin(), w.roles.end(), roleid) == w.roles.end()) w.roles.push_back(roleid);
+    }
+  }
+
+  // A row that names a person we could not resolve still protects an
+  // enrolment we made from the same values: an unreadable row is not a leaver.
+  void Protect(const model::EnrolmentRow& row) {
+    std::string user = policy_.local_user_field == LocalUserField::kEmail ? ToLower(row.user) : row.user;
+    protected_.insert({row.course, user});
+  }
+  bool IsProtected(const OwnedEnrolment& e) const {
+    std::string user = policy_.local_user_field == LocalUserField::kEmail ? ToLower(e.source_user) : e.source_user;
+    return protected_.count({e.source_course, user}) > 0;
+  }
+
+  // ---- per-course diff (enrol_database's sync_enrolments) ----
+  std::string RoleName(MoodleId id) const {
+    auto it = role_name_.find(id);
+    return it == role_name_.end() ? std::to_string(id) : it->second;
+  }
+
+  PlanItem Item(Action a, const Target& t, MoodleId userid, const std::string& user_key, MoodleId roleid,
+                std::string reason) const {
+    PlanItem item;
+    item.action = a;
+    item.courseid = t.courseid;
+    item.create_index = t.create_index;
+    if (t.create_index >= 0) {
+      const auto& c = plan_.items[t.create_index];
+      item.course_shortname = c.course_shortname;
+      item.course_fullname = c.course_fullname;
+    } else if (auto it = course_by_id_.find(t.courseid); it != course_by_id_.end()) {
+      item.course_shortname = it->second->shortname;
+      item.course_fullname = it->second->fullname;
+    }
+    item.userid = userid;
+    item.user_key = user_key;
+    item.roleid = roleid;
+    if (roleid) item.role = RoleName(roleid);
+    item.reason = std::move(reason);
+    return item;
+  }
+
+  void Add(PlanItem item) {
+    switch (item.action) {
+      case Action::kCreateCourse: ++plan_.summary.courses_create; break;
+      case Action::kEnrol: ++plan_.summary.enrol; break;
+      case Action::kUnsuspend: ++plan_.summary.unsuspend; break;
+      case Action::kRoleAssign: ++plan_.summary.role_assign; break;
+      case Action::kSuspend: ++plan_.summary.suspend; break;
+      case Action::kRoleUnassign: ++plan_.summary.role_unassign; break;
+      case Action::kUnenrol: ++plan_.summary.unenrol; break;
+    }
+    pending_.push_back(std::move(item));
+  }
+
+  // Removals go through here so a blocked run withholds them all.
+  void AddRemoval(PlanItem item) {
+    if (!policy_.block_removals.empty()) {
+      ++plan_.removals_withheld;
+      return;
+    }
+    Add(std::move(item));
+  }
+
+  Participants Believed(MoodleId courseid) const {
+    Participants p;
+    auto lo = owned_.enrolments.lower_bound(CourseUser{courseid, 0});
+    for (auto it = lo; it != owned_.enrolments.end() && it->first.courseid == courseid; ++it) {
+      Participant& part = p[it->first.userid];
+      part.userid = it->first.userid;
+      part.active = !it->second.owns_enrolment || it->second.status == model::EnrolStatus::kActive;
+      part.roles = it->second.roles;
+    }
+    return p;
+  }
+
+  void PlanEnrolments() {
+    // Every existing course that is wanted or where we own something.
+    std::set<MoodleId> courses;
+    for (const auto& [t, _] : wants_)
+      if (t.create_index < 0) courses.insert(t.courseid);
+    for (const auto& [key, e] : owned_.enrolments) {
+      if (course_by_id_.count(key.courseid)) {
+        courses.insert(key.courseid);
+      } else {
+        plan_.forget.push_back(Forget{key, "course " + std::to_string(key.courseid) + " no longer exists in Moodle"});
+      }
+    }
+
+    // New courses: everything is an enrolment.
+    for (const auto& [t, users] : wants_) {
+      if (t.create_index < 0) continue;
+      if (policy_.ignore_hidden_courses && !policy_.new_courses_visible) {
+        plan_.notes.push_back("new course '" + plan_.items[t.create_index].course_shortname +
+                              "' will be hidden: no enrolments (ignore_hidden_courses)");
+        continue;
+      }
+      for (const auto& [userid, w] : users) {
+        Add(Item(Action::kEnrol, t, userid, w.user_key, w.roles.front(), "new course"));
+        for (std::size_t i = 1; i < w.roles.size(); ++i)
+          Add(Item(Action::kRoleAssign, t, userid, w.user_key, w.roles[i], "second role in the feed"));
+      }
+    }
+
+    static const std::map<MoodleId, Want> kNoWants;
+    for (MoodleId courseid : courses) {
+      const model::Course& course = *course_by_id_.at(courseid);
+      if (policy_.ignore_hidden_courses && !course.visible) {
+        plan_.notes.push_back("course '" + course.shortname + "' is hidden: skipped (ignore_hidden_courses)");
+        continue;
+      }
+      Target t{courseid, -1};
+      auto wit = wants_.find(t);
+      const auto& wanted = wit == wants_.end() ? kNoWants : wit->second;
+      auto vit = moodle_.verified.find(courseid);
+      bool verified = vit != moodle_.verified.end();
+      Participants believed;
+      if (!verified) believed = Believed(courseid);
+      const Participants& current = verified ? vit->second : believed;
+      std::size_t before = pending_.size();
+
+      for (const auto& [userid, w] : wanted) PlanWanted(t, userid, w, current, verified);
+
+      auto lo = owned_.enrolments.lower_bound(CourseUser{courseid, 0});
+      for (auto it = lo; it != owned_.enrolments.end() && it->first.courseid == courseid; ++it) {
+        if (wanted.count(it->first.userid)) continue;
+        PlanLeaver(t, it->second, current, verified);
+      }
+      if (pending_.size() != before) plan_.touched_courses.push_back(courseid);
+    }
+  }
+
+  void PlanWanted(const Target& t, MoodleId userid, const Want& w, const Participants& current, bool verified) {
+    auto oit = owned_.enrolments.find(CourseUser{t.courseid, userid});
+    const OwnedEnrolment* o = oit == owned_.enrolments.end() ? nullptr : &oit->second;
+    auto pit = current.find(userid);
+    if (pit == current.end()) {
+      std::string why = o && o->owns_enrolment ? "drift: the enrolment enrolsync made is missing in Moodle"
+                                               : "new row in the feed";
+      Add(Item(Action::kEnrol, t, userid, w.user_key, w.roles.front(), why));
+      for (std::size_t i = 1; i < w.roles.size(); ++i)
+        Add(Item(Action::kRoleAssign, t, userid, w.user_key, w.roles[i], "second role in the feed"));
+      return;
+    }
+    const Participant& p = pit->second;
+    std::set<MoodleId> covered = p.roles;
+    bool owns_enrolment = o && o->owns_enrolment;
+    if (owns_enrolment && !p.active) {
+      MoodleId role = w.roles.front();
+      for (MoodleId r : w.roles)
+        if (p.roles.count(r)) {
+          role = r;
+          break;
+        }
+      std::string why = o->status == model::EnrolStatus::kSuspended
+                            ? "row is back in the feed"
+                            : "drift: the enrolment was suspended in Moodle";
+      Add(Item(Action::kUnsuspend, t, userid, w.user_key, role, why));
+      covered.insert(role);
+    }
+    for (MoodleId r : w.roles) {
+      if (covered.count(r)) continue;
+      std::string why = o && o->roles.count(r) ? "drift: the role enrolsync assigned is missing in Moodle"
+                                               : (p.roles.empty() ? "role in the feed" : "role changed in the feed");
+      if (!verified && !o) why = "role in the feed";
+      Add(Item(Action::kRoleAssign, t, userid, w.user_key, r, why));
+    }
+    if (o) {
+      for (MoodleId r : o->roles) {
+        if (!p.roles.count(r)) continue;
+        if (std::find(w.roles.begin(), w.roles.end(), r) != w.roles.end()) continue;
+        // A role change's unassign is not an enrolment removal: never withheld.
+        Add(Item(Action::kRoleUnassign, t, userid, w.user_key, r, "role changed in the feed"));
+      }
+    }
+  }
+
+  void PlanLeaver(const Target& t, const OwnedEnrolment& o, const Participants& current, bool verified) {
+    auto pit = current.find(o.userid);
+    if (pit == current.end()) {
+      if (verified)
+        plan_.forget.push_back(Forget{CourseUser{o.courseid, o.userid},
+                                      "not enrolled in Moodle any more and no longer in the feed"});
+      return;
+    }
+    if (IsProtected(o)) {
+      plan_.notes.push_back("kept " + o.source_user + " in '" + o.source_course +
+                            "': the row is still in the feed but could not be resolved");
+      return;
+    }
+    const Participant& p = pit->second;
+    std::vector<MoodleId> our_roles;
+    for (MoodleId r : o.roles)
+      if (p.roles.count(r)) our_roles.push_back(r);
+    const std::string why = "row left the feed";
+    if (!o.owns_enrolment) {
+      // Someone else's enrolment: we only ever take back our own roles.
+      if (policy_.unenrol_action == UnenrolAction::kUnenrol ||
+          policy_.unenrol_action == UnenrolAction::kSuspendRemoveRoles) {
+        for (MoodleId r : our_roles) AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_user, r, why));
+      }
+      return;
+    }
+    switch (policy_.unenrol_action) {
+      case UnenrolAction::kKeep: return;
+      case UnenrolAction::kUnenrol:
+        AddRemoval(Item(Action::kUnenrol, t, o.userid, o.source_user, 0, why));
+        return;
+      case UnenrolAction::kSuspend:
+      case UnenrolAction::kSuspendRemoveRoles: {
+        if (p.active) {
+          // The enrol call needs a roleid and adds it if missing: send one
+          // the user already holds.
+          MoodleId role = !our_roles.empty() ? our_roles.front()
+                          : !p.roles.empty() ? *p.roles.begin()
+                                             : (o.roles.empty() ? 0 : *o.roles.begin());
+          AddRemoval(Item(Action::kSuspend, t, o.userid, o.source_user, role, why));
+        }
+        if (policy_.unenrol_action == UnenrolAction::kSuspendRemoveRoles) {
+          for (MoodleId r : our_roles) AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_user, r, why));
+        }
+        return;
+      }
+    }
+  }
+
+  void Finish() {
+    std::stable_sort(pending_.begin(), pending_.end(), [](const PlanItem& a, const PlanItem& b) {
+      const int oa = static_cast<int>(a.action), ob = static_cast<int>(b.action);
+      return std::tie(oa, a.course_shortname, a.user_key, a.roleid) <
+             std::tie(ob, b.course_shortname, b.user_key, b.roleid);
+    });
+    for (auto& item : pending_) plan_.items.push_back(std::move(item));
+    std::sort(plan_.touched_courses.begin(), plan_.touched_courses.end());
+
+    // Removal guard.
+    plan_.removal_block_reasons = policy_.block_removals;
+    long long limit = -1;
+    if (policy_.max_removals >= 0) limit = policy_.max_removals;
+    if (policy_.max_removals_percent >= 0) {
+      auto pct = static_cast<long long>(policy_.max_removals_percent * static_cast<double>(plan_.managed_enrolments) / 100.0);
+      limit = limit < 0 ? pct : std::min(limit, pct);
+    }
+    if (policy_.allow_removals >= 0) limit = policy_.allow_removals;
+    plan_.removal_limit = limit;
+    plan_.guard_tripped = limit >= 0 && plan_.summary.Removals() > limit;
+  }
+
+  const model::DesiredState& desired_;
+  const model::MoodleSnapshot& moodle_;
+  const model::Ownership& owned_;
+  const Policy& policy_;
+  Plan plan_;
+  std::vector<PlanItem> pending_;  // non-create items, sorted in Finish()
+
+  std::map<std::string, MoodleId> cat_by_id_, cat_by_idnumber_;
+  std::map<MoodleId, std::string> role_name_;
+  std::map<std::string, MoodleId> role_by_shortname_;
+  std::map<MoodleId, const model::Course*> course_by_id_;
+  std::map<std::string, const model::Course*> course_by_shortname_, course_by_idnumber_;
+  std::map<std::string, std::vector<const model::User*>> users_;
+  std::map<std::string, int> pending_by_key_;  // local course key -> create index
+  std::map<Target, std::map<MoodleId, Want>> wants_;
+  std::set<std::pair<std::string, std::string>> protected_;
+};
+
+}  // namespace
+
+const char* UnenrolActionName(UnenrolAction a) {
+  switch (a) {
+    case UnenrolAction::kUnenrol: return "unenrol";
+    case UnenrolAction::kKeep: return "keep";
+    case UnenrolAction::kSuspend: return "suspend";
+    case UnenrolAction::kSuspendRemoveRoles: return "suspend_remove_roles";
+  }
+  return "?";
+}
+
+const char* ActionName(Action a) {
+  switch (a) {
+    case Action::kCreateCourse: return "create_course";
+    case Action::kEnrol: return "enrol";
+    case Action::kUnsuspend: return "unsuspend";
+    case Action::kRoleAssign: return "role_assign";
+    case Action::kSuspend: return "suspend";
+    case Action::kRoleUnassign: return "role_unassign";
+    case Action::kUnenrol: return "unenrol";
+  }
+  return "?";
+}
+
+Plan BuildPlan(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,
+               const model::Ownership& owned, const Policy& policy) {
+  return Planner(desired, moodle, owned, policy).Run();
+}
+
+std::string MoodleTraceLine(const PlanItem& i) {
+  const std::string uid = std::to_string(i.userid);
+  switch (i.action) {
+    case Action::kCreateCourse:
+      return "creating course: " + std::to_string(i.courseid) + ", " + i.course_fullname + ", " + i.course_shortname +
+             ", " + i.idnumber + ", " + std::to_string(i.categoryid);
+    case Action::kEnrol: return "enrolling: " + uid + " ==> " + i.course_shortname + " as " + i.role;
+    case Action::kUnsuspend: return "unsuspending: " + uid + " ==> " + i.course_shortname;
+    case Action::kRoleAssign: return "assigning roles: " + uid + " ==> " + i.course_shortname + " as " + i.role;
+    case Action::kSuspend: return "suspending: " + uid + " ==> " + i.course_shortname;
+    // "unsassigning" is Moodle's own spelling; log parsers depend on it.
+    case Action::kRoleUnassign: return "unsassigning roles: " + uid + " ==> " + i.course_shortname;
+    case Action::kUnenrol: return "unenrolling: " + uid + " ==> " + i.course_shortname;
+  }
+  return "";
+}
+
+std::string PlanLine(const PlanItem& i) {
+  const std::string where = i.course_shortname + ": " + i.user_key;
+  switch (i.action) {
+    case Action::kCreateCourse:
+      return "+ course " + i.course_shortname + " \"" + i.course_fullname + "\" idnumber " +
+             (i.idnumber.empty() ? "-" : i.idnumber) + " in category " + std::to_string(i.categoryid);
+    case Action::kEnrol: return "+ enrol " + where + " as " + i.role;
+    case Action::kUnsuspend: return "+ unsuspend " + where;
+    case Action::kRoleAssign: return "~ role " + where + " +" + i.role;
+    case Action::kSuspend: return "- suspend " + where;
+    case Action::kRoleUnassign: return "~ role " + where + " -" + i.role;
+    case Action::kUnenrol: return "- unenrol " + where;
+  }
+  return "";
+}
+
+}  // namespace enrolsync::plan

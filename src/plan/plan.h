@@ -1,0 +1,115 @@
+// The planner: desired state + current Moodle state + ownership + policy ->
+// Plan. Pure: no I/O, no clock, deterministic output order. Everything the
+// executor does and everything `plan` prints comes from a Plan.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/model.h"
+#include "plan/policy.h"
+
+namespace enrolsync::plan {
+
+using model::MoodleId;
+
+enum class Action {
+  kCreateCourse,
+  kEnrol,         // new manual enrolment (enrol_manual_enrol_users, suspend=0)
+  kUnsuspend,     // re-activate our suspended enrolment
+  kRoleAssign,    // core_role_assign_roles
+  kSuspend,       // enrol_manual_enrol_users with suspend=1
+  kRoleUnassign,  // core_role_unassign_roles
+  kUnenrol,       // enrol_manual_unenrol_users
+};
+
+const char* ActionName(Action a);  // "create_course", "enrol", ...
+
+struct PlanItem {
+  Action action = Action::kEnrol;
+  // The course. For a course created in this run courseid is 0 and
+  // create_index points at its kCreateCourse item in Plan::items.
+  MoodleId courseid = 0;
+  int create_index = -1;
+  std::string course_shortname;
+  std::string course_fullname;
+  std::string course_key;  // the value from the feed that named it
+
+  MoodleId userid = 0;
+  std::string user_key;    // the feed's value (email, username…)
+  MoodleId roleid = 0;     // enrol/unsuspend/suspend: the roleid sent along
+  std::string role;        // role shortname, for display
+
+  // kCreateCourse only.
+  std::string idnumber;
+  MoodleId categoryid = 0;
+
+  // Why: "new row", "drift: …", "row left the feed", "role changed". Shown
+  // by `plan -d explain`.
+  std::string reason;
+};
+
+// A row that could not be used. Reported, never guessed at.
+struct Problem {
+  std::string table;
+  std::size_t row = 0;
+  std::vector<std::pair<std::string, std::string>> values;  // column -> value
+  std::string reason;
+  bool skipped = true;  // false: a warning only (e.g. a duplicate row counted once)
+};
+
+struct Summary {
+  int courses_create = 0;
+  int enrol = 0;
+  int unsuspend = 0;
+  int suspend = 0;
+  int unenrol = 0;
+  int role_assign = 0;
+  int role_unassign = 0;
+  int Changes() const {
+    return courses_create + enrol + unsuspend + suspend + unenrol + role_assign + role_unassign;
+  }
+  int Removals() const { return suspend + unenrol; }
+};
+
+// Ownership records the executor must drop because Moodle no longer has the
+// thing (someone unenrolled by hand, an admin deleted the course) and the feed
+// no longer wants it either.
+struct Forget {
+  model::CourseUser key;
+  std::string reason;
+};
+
+struct Plan {
+  std::vector<PlanItem> items;  // in apply order: creates, enrols, ..., unenrols
+  std::vector<Problem> problems;
+  std::vector<Forget> forget;
+  std::vector<std::string> notes;  // things an admin should know (hidden courses skipped…)
+  Summary summary;
+  // Existing courses that have at least one item: the run must have read
+  // their participants from Moodle before applying (see sync/).
+  std::vector<MoodleId> touched_courses;
+
+  // Removal safety.
+  int removals_withheld = 0;             // removals dropped because block_removals was set
+  std::vector<std::string> removal_block_reasons;
+  long long managed_enrolments = 0;      // enrolments we own, the base of a % limit
+  long long removal_limit = -1;          // -1: no limit
+  bool guard_tripped = false;            // removals exceed the limit: apply nothing
+
+  bool HasChanges() const { return !items.empty(); }
+};
+
+Plan BuildPlan(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,
+               const model::Ownership& owned, const Policy& policy);
+
+// The Moodle-style line `sync -v` prints for an applied item, e.g.
+// "enrolling: 566 ==> Academic Extension - 10/AX1 as editingteacher".
+std::string MoodleTraceLine(const PlanItem& item);
+
+// terraform-style line for `plan`: "+ enrol 10/AX1 jane@school.test as student".
+std::string PlanLine(const PlanItem& item);
+
+}  // namespace enrolsync::plan
