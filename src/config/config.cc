@@ -1,0 +1,434 @@
+#include "config/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "util/secrets.h"
+#include "util/strings.h"
+
+namespace enrolsync::config {
+namespace fs = std::filesystem;
+
+EnvLookup RealEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+namespace {
+
+// Reads a TOML table with a fixed set of allowed keys; every error names the
+// file, line, section and key.
+class Section {
+ public:
+  Section(const std::string& file, std::string name, const toml::table* table)
+      : file_(file), name_(std::move(name)), table_(table) {}
+
+  bool present() const { return table_ != nullptr; }
+
+  Status CheckKeys(const std::set<std::string>& allowed) const {
+    if (!table_) return Ok();
+    for (const auto& [k, v] : *table_) {
+      std::string key(k.str());
+      if (!allowed.count(key)) {
+        return Fail(ErrorCode::kConfig, Where(v) + "unknown key '" + key + "' in " + Label() +
+                                            " (allowed: " + Join({allowed.begin(), allowed.end()}, ", ") + ")");
+      }
+    }
+    return Ok();
+  }
+
+  Result<std::optional<std::string>> String(const std::string& key) const {
+    const toml::node* n = Node(key);
+    if (!n) return std::optional<std::string>();
+    if (auto s = n->value<std::string>()) return std::optional<std::string>(*s);
+    return Fail(ErrorCode::kConfig, Where(*n) + Label() + " " + key + " must be a string");
+  }
+  Result<std::string> RequiredString(const std::string& key) const {
+    auto v = String(key);
+    if (!v) return Fail(v.error());
+    if (!*v || Trim(**v).empty())
+      return Fail(ErrorCode::kConfig, file_ + ": " + Label() + " " + key + " is required");
+    return **v;
+  }
+  Result<std::optional<long long>> Int(const std::string& key) const {
+    const toml::node* n = Node(key);
+    if (!n) return std::optional<long long>();
+    if (auto i = n->value<int64_t>()) return std::optional<long long>(*i);
+    return Fail(ErrorCode::kConfig, Where(*n) + Label() + " " + key + " must be an integer");
+  }
+  Result<std::optional<bool>> Bool(const std::string& key) const {
+    const toml::node* n = Node(key);
+    if (!n) return std::optional<bool>();
+    if (auto b = n->value<bool>()) return std::optional<bool>(*b);
+    return Fail(ErrorCode::kConfig, Where(*n) + Label() + " " + key + " must be true or false");
+  }
+  // A string, or an integer written as a number (default_category = 2).
+  Result<std::optional<std::string>> StringOrInt(const std::string& key) const {
+    const toml::node* n = Node(key);
+    if (!n) return std::optional<std::string>();
+    if (auto s = n->value<std::string>()) return std::optional<std::string>(*s);
+    if (auto i = n->value<int64_t>()) return std::optional<std::string>(std::to_string(*i));
+    return Fail(ErrorCode::kConfig, Where(*n) + Label() + " " + key + " must be a string or an integer");
+  }
+  template <class E>
+  Result<E> Enum(const std::string& key, const std::map<std::string, E>& choices, E fallback) const {
+    auto v = String(key);
+    if (!v) return Fail(v.error());
+    if (!*v) return fallback;
+    auto it = choices.find(**v);
+    if (it == choices.end()) {
+      std::vector<std::string> names;
+      for (const auto& [k, _] : choices) names.push_back(k);
+      return Fail(ErrorCode::kConfig, Where(*Node(key)) + Label() + " " + key + " = \"" + **v +
+                                          "\" is not one of: " + Join(names, " | "));
+    }
+    return it->second;
+  }
+
+  const toml::node* Node(const std::string& key) const { return table_ ? table_->get(key) : nullptr; }
+  std::string Where(const toml::node& n) const {
+    return file_ + ":" + std::to_string(n.source().begin.line) + ": ";
+  }
+  std::string Label() const { return name_.empty() ? "top level" : "[" + name_ + "]"; }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::string name_;
+  const toml::table* table_;
+};
+
+std::string Resolve(const fs::path& base, const std::string& p) {
+  if (p.empty()) return p;
+  fs::path path(p);
+  if (path.is_absolute()) return path.string();
+  return (base / path).lexically_normal().string();
+}
+
+// `<key>_file` or `<key>_env`; an inline `<key>` is refused.
+Result<std::string> Secret(const Section& s, const std::string& key, const fs::path& base, const EnvLookup& env,
+                           bool required) {
+  if (s.Node(key)) {
+    return Fail(ErrorCode::kConfig, s.Where(*s.Node(key)) + s.Label() + " " + key +
+                                        " must not be written in the config file; use " + key + "_file or " +
+                                        key + "_env");
+  }
+  auto file = s.String(key + "_file");
+  if (!file) return Fail(file.error());
+  auto var = s.String(key + "_env");
+  if (!var) return Fail(var.error());
+  if (*file && *var)
+    return Fail(ErrorCode::kConfig, s.file() + ": " + s.Label() + " give " + key + "_file or " + key + "_env, not both");
+  std::string value;
+  if (*file) {
+    std::string path = Resolve(base, **file);
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+      return Fail(ErrorCode::kConfig, s.file() + ": " + s.Label() + " " + key + "_file: cannot read '" + path + "'");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    value = Trim(ss.str());
+    if (value.empty())
+      return Fail(ErrorCode::kConfig, s.file() + ": " + s.Label() + " " + key + "_file: '" + path + "' is empty");
+  } else if (*var) {
+    auto v = env(**var);
+    if (!v || v->empty())
+      return Fail(ErrorCode::kConfig, s.file() + ": " + s.Label() + " " + key + "_env: environment variable " + **var +
+                                          " is not set");
+    value = Trim(*v);
+  } else if (required) {
+    return Fail(ErrorCode::kConfig, s.file() + ": " + s.Label() + " needs " + key + "_file or " + key + "_env");
+  }
+  RegisterSecret(value);
+  return value;
+}
+
+#define TRY_ASSIGN(lhs, expr)            \
+  do {                                   \
+    auto _r = (expr);                    \
+    if (!_r) return Fail(_r.error());    \
+    lhs = std::move(*_r);                \
+  } while (0)
+
+#define TRY(expr)                        \
+  do {                                   \
+    auto _r = (expr);                    \
+    if (!_r) return Fail(_r.error());    \
+  } while (0)
+
+Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, moodle::ClientOptions* m) {
+  if (!s.present()) return Fail(ErrorCode::kConfig, s.file() + ": [moodle] section is required");
+  TRY(s.CheckKeys({"url", "token", "token_file", "token_env", "ca_file", "max_input_vars", "max_batch_rows",
+                   "concurrency", "timeout_seconds", "max_retries"}));
+  TRY_ASSIGN(m->url, s.RequiredString("url"));
+  while (!m->url.empty() && m->url.back() == '/') m->url.pop_back();
+  if (m->url.rfind("http://", 0) != 0 && m->url.rfind("https://", 0) != 0)
+    return Fail(ErrorCode::kConfig, s.file() + ": [moodle] url = \"" + m->url + "\" must start with http:// or https://");
+  TRY_ASSIGN(m->token, Secret(s, "token", base, env, true));
+  std::optional<std::string> ca;
+  TRY_ASSIGN(ca, s.String("ca_file"));
+  if (ca) m->ca_file = Resolve(base, *ca);
+  auto positive = [&](const std::string& key, int* out, long long lo, long long hi) -> Status {
+    std::optional<long long> v;
+    TRY_ASSIGN(v, s.Int(key));
+    if (!v) return Ok();
+    if (*v < lo || *v > hi)
+      return Fail(ErrorCode::kConfig, s.Where(*s.Node(key)) + "[moodle] " + key + " = " + std::to_string(*v) +
+                                          " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    *out = static_cast<int>(*v);
+    return Ok();
+  };
+  TRY(positive("max_input_vars", &m->max_input_vars, 100, 1000000));
+  TRY(positive("max_batch_rows", &m->max_batch_rows, 1, 100000));
+  TRY(positive("concurrency", &m->concurrency, 1, 16));
+  TRY(positive("max_retries", &m->max_retries, 0, 10));
+  int timeout = static_cast<int>(m->timeout.count());
+  TRY(positive("timeout_seconds", &timeout, 1, 3600));
+  m->timeout = std::chrono::seconds(timeout);
+  return Ok();
+}
+
+Status LoadSource(const Section& s, const fs::path& base, const EnvLookup& env, sources::SourceSettings* src) {
+  if (!s.present()) return Fail(ErrorCode::kConfig, s.file() + ": [source] section is required");
+  TRY(s.CheckKeys({"type", "database", "dsn", "password", "password_file", "password_env"}));
+  std::optional<std::string> type;
+  TRY_ASSIGN(type, s.String("type"));
+  src->type = type.value_or("sqlite");
+  static const std::set<std::string> kTypes = {"sqlite", "postgresql", "odbc", "csv"};
+  if (!kTypes.count(src->type))
+    return Fail(ErrorCode::kConfig, s.Where(*s.Node("type")) + "[source] type = \"" + src->type +
+                                        "\" is not one of: sqlite | postgresql | odbc | csv");
+  std::optional<std::string> database, dsn;
+  TRY_ASSIGN(database, s.String("database"));
+  TRY_ASSIGN(dsn, s.String("dsn"));
+  if (src->type == "sqlite" || src->type == "csv") {
+    if (!database)
+      return Fail(ErrorCode::kConfig, s.file() + ": [source] type = \"" + src->type + "\" needs database = \"" +
+                                          (src->type == "csv" ? "<directory>" : "<file.db>") + "\"");
+    src->database = Resolve(base, *database);
+  } else {
+    if (!dsn)
+      return Fail(ErrorCode::kConfig, s.file() + ": [source] type = \"" + src->type + "\" needs dsn = \"" +
+                                          (src->type == "odbc" ? "DRIVER=...;SERVER=...;DATABASE=...;UID=..."
+                                                               : "host=... dbname=... user=...") +
+                                          "\" (password from password_file or password_env)");
+    std::string lower = ToLower(*dsn);
+    if (lower.find("password=") != std::string::npos || lower.find("pwd=") != std::string::npos)
+      return Fail(ErrorCode::kConfig, s.file() + ": [source] dsn must not contain a password; use password_file or password_env");
+    src->dsn = *dsn;
+  }
+  TRY_ASSIGN(src->password, Secret(s, "password", base, env, false));
+  return Ok();
+}
+
+Status LoadCourses(const Section& s, const Section& defaults, CoursesConfig* c, plan::Policy* policy) {
+  if (!s.present()) return Ok();
+  c->enabled = true;
+  TRY(s.CheckKeys({"table", "fullname", "shortname", "idnumber", "category", "category_field", "default_category",
+                   "defaults"}));
+  TRY_ASSIGN(c->table, s.RequiredString("table"));
+  TRY_ASSIGN(c->fullname, s.RequiredString("fullname"));
+  TRY_ASSIGN(c->shortname, s.RequiredString("shortname"));
+  std::optional<std::string> v;
+  TRY_ASSIGN(v, s.String("idnumber"));
+  c->idnumber = v.value_or("");
+  TRY_ASSIGN(v, s.String("category"));
+  c->category = v.value_or("");
+  TRY_ASSIGN(c->category_field,
+             s.Enum<plan::LocalCategoryField>("category_field",
+                                              {{"id", plan::LocalCategoryField::kId},
+                                               {"idnumber", plan::LocalCategoryField::kIdnumber}},
+                                              plan::LocalCategoryField::kId));
+  TRY_ASSIGN(v, s.StringOrInt("default_category"));
+  c->default_category = v.value_or("1");
+  policy->category_field = c->category_field;
+  policy->default_category = c->default_category;
+
+  // Course defaults. Unset keys take Moodle's site defaults, except
+  // numsections: enrol_database gives new courses sections 0-4.
+  TRY(defaults.CheckKeys({"visible", "format", "coursedisplay", "numsections", "hiddensections", "showreports",
+                          "enablecompletion", "showgrades", "newsitems", "groupmode", "groupmodeforce", "lang",
+                          "maxbytes", "startdate", "enddate"}));
+  static const std::set<std::string> kFormatOptions = {"coursedisplay", "numsections", "hiddensections"};
+  static const std::set<std::string> kBools = {"visible", "showreports", "enablecompletion", "showgrades",
+                                               "groupmodeforce"};
+  bool have_numsections = false;
+  for (const std::string key : {"visible", "format", "coursedisplay", "numsections", "hiddensections", "showreports",
+                                "enablecompletion", "showgrades", "newsitems", "groupmode", "groupmodeforce", "lang",
+                                "maxbytes", "startdate", "enddate"}) {
+    const toml::node* n = defaults.Node(key);
+    if (!n) continue;
+    std::string value;
+    if (kBools.count(key)) {
+      auto b = n->value<bool>();
+      auto i = n->value<int64_t>();
+      if (b) {
+        value = *b ? "1" : "0";
+      } else if (i && (*i == 0 || *i == 1)) {
+        value = std::to_string(*i);
+      } else {
+        return Fail(ErrorCode::kConfig, defaults.Where(*n) + "[courses.defaults] " + key + " must be true or false");
+      }
+      if (key == "visible") c->visible = value == "1";
+    } else if (auto i = n->value<int64_t>()) {
+      value = std::to_string(*i);
+    } else if (auto str = n->value<std::string>()) {
+      if (key != "format" && key != "lang")
+        return Fail(ErrorCode::kConfig, defaults.Where(*n) + "[courses.defaults] " + key + " must be a number");
+      value = *str;
+    } else {
+      return Fail(ErrorCode::kConfig, defaults.Where(*n) + "[courses.defaults] " + key + " has an unsupported type");
+    }
+    if (kFormatOptions.count(key)) {
+      c->format_options.emplace_back(key, value);
+      if (key == "numsections") have_numsections = true;
+    } else {
+      c->fields.emplace_back(key, value);
+    }
+  }
+  if (!have_numsections) c->format_options.emplace_back("numsections", "4");
+  policy->new_courses_visible = c->visible;
+  return Ok();
+}
+
+Status LoadEnrolments(const Section& s, EnrolmentsConfig* e, plan::Policy* policy) {
+  if (!s.present()) return Fail(ErrorCode::kConfig, s.file() + ": [enrolments] section is required");
+  TRY(s.CheckKeys({"table", "course_field", "user_field", "role_field", "local_course_field", "local_user_field",
+                   "local_role_field", "default_role", "unenrol_action", "ignore_hidden_courses"}));
+  TRY_ASSIGN(e->table, s.RequiredString("table"));
+  TRY_ASSIGN(e->course_field, s.RequiredString("course_field"));
+  TRY_ASSIGN(e->user_field, s.RequiredString("user_field"));
+  std::optional<std::string> v;
+  TRY_ASSIGN(v, s.String("role_field"));
+  e->role_field = v.value_or("");
+  TRY_ASSIGN(policy->local_course_field,
+             s.Enum<plan::LocalCourseField>("local_course_field",
+                                            {{"id", plan::LocalCourseField::kId},
+                                             {"idnumber", plan::LocalCourseField::kIdnumber},
+                                             {"shortname", plan::LocalCourseField::kShortname}},
+                                            plan::LocalCourseField::kIdnumber));
+  TRY_ASSIGN(policy->local_user_field,
+             s.Enum<plan::LocalUserField>("local_user_field",
+                                          {{"id", plan::LocalUserField::kId},
+                                           {"idnumber", plan::LocalUserField::kIdnumber},
+                                           {"email", plan::LocalUserField::kEmail},
+                                           {"username", plan::LocalUserField::kUsername}},
+                                          plan::LocalUserField::kEmail));
+  TRY_ASSIGN(policy->local_role_field,
+             s.Enum<plan::LocalRoleField>("local_role_field",
+                                          {{"id", plan::LocalRoleField::kId},
+                                           {"shortname", plan::LocalRoleField::kShortname}},
+                                          plan::LocalRoleField::kId));
+  TRY_ASSIGN(v, s.String("default_role"));
+  policy->default_role = v.value_or("student");
+  TRY_ASSIGN(policy->unenrol_action,
+             s.Enum<plan::UnenrolAction>("unenrol_action",
+                                         {{"unenrol", plan::UnenrolAction::kUnenrol},
+                                          {"keep", plan::UnenrolAction::kKeep},
+                                          {"suspend", plan::UnenrolAction::kSuspend},
+                                          {"suspend_remove_roles", plan::UnenrolAction::kSuspendRemoveRoles}},
+                                         plan::UnenrolAction::kSuspend));
+  std::optional<bool> b;
+  TRY_ASSIGN(b, s.Bool("ignore_hidden_courses"));
+  policy->ignore_hidden_courses = b.value_or(false);
+  return Ok();
+}
+
+Status LoadSafety(const Section& s, plan::Policy* policy) {
+  // Default: at most 10% of managed enrolments may go in one run.
+  policy->max_removals_percent = 10;
+  if (!s.present()) return Ok();
+  TRY(s.CheckKeys({"max_removals"}));
+  const toml::node* n = s.Node("max_removals");
+  if (!n) return Ok();
+  if (auto i = n->value<int64_t>()) {
+    if (*i < 0) return Fail(ErrorCode::kConfig, s.Where(*n) + "[safety] max_removals must not be negative");
+    policy->max_removals = *i;
+    policy->max_removals_percent = -1;
+    return Ok();
+  }
+  if (auto str = n->value<std::string>()) {
+    std::string t = Trim(*str);
+    bool pct = !t.empty() && t.back() == '%';
+    if (pct) t.pop_back();
+    char* end = nullptr;
+    double d = std::strtod(t.c_str(), &end);
+    if (!t.empty() && end && *end == '\0' && d >= 0 && (!pct || d <= 100)) {
+      if (pct) {
+        policy->max_removals_percent = d;
+      } else {
+        policy->max_removals = static_cast<long long>(d);
+        policy->max_removals_percent = -1;
+      }
+      return Ok();
+    }
+  }
+  return Fail(ErrorCode::kConfig, s.Where(*n) + "[safety] max_removals must be a count (50) or a percentage (\"10%\")");
+}
+
+Status LoadState(const Section& s, StateConfig* st) {
+  if (!s.present()) return Ok();
+  TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days"}));
+  std::optional<long long> v;
+  TRY_ASSIGN(v, s.Int("verify_courses_per_run"));
+  if (v) {
+    if (*v < 0) return Fail(ErrorCode::kConfig, s.Where(*s.Node("verify_courses_per_run")) + "[state] verify_courses_per_run must be >= 0");
+    st->verify_courses_per_run = static_cast<int>(*v);
+  }
+  TRY_ASSIGN(v, s.Int("verify_max_age_days"));
+  if (v) {
+    if (*v < 1) return Fail(ErrorCode::kConfig, s.Where(*s.Node("verify_max_age_days")) + "[state] verify_max_age_days must be >= 1");
+    st->verify_max_age_days = static_cast<int>(*v);
+  }
+  return Ok();
+}
+
+const toml::table* Sub(const toml::table& t, const char* key) { return t[key].as_table(); }
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << path;
+    if (e.source().begin.line) msg << ":" << e.source().begin.line << ":" << e.source().begin.column;
+    msg << ": " << e.description();
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return Fail(ErrorCode::kConfig, "cannot read config file '" + path + "'");
+    return Fail(ErrorCode::kConfig, msg.str());
+  }
+  Config cfg;
+  cfg.path = path;
+  fs::path base = fs::absolute(fs::path(path)).parent_path();
+
+  Section top(path, "", &root);
+  TRY(top.CheckKeys({"state_dir", "moodle", "source", "courses", "enrolments", "safety", "state"}));
+  std::optional<std::string> state_dir;
+  TRY_ASSIGN(state_dir, top.String("state_dir"));
+  cfg.state_dir = Resolve(base, state_dir.value_or("state"));
+
+  TRY(LoadMoodle(Section(path, "moodle", Sub(root, "moodle")), base, env, &cfg.moodle));
+  TRY(LoadSource(Section(path, "source", Sub(root, "source")), base, env, &cfg.source));
+  const toml::table* courses = Sub(root, "courses");
+  const toml::table* defaults = courses ? courses->get_as<toml::table>("defaults") : nullptr;
+  TRY(LoadCourses(Section(path, "courses", courses), Section(path, "courses.defaults", defaults), &cfg.courses,
+                  &cfg.policy));
+  TRY(LoadEnrolments(Section(path, "enrolments", Sub(root, "enrolments")), &cfg.enrolments, &cfg.policy));
+  TRY(LoadSafety(Section(path, "safety", Sub(root, "safety")), &cfg.policy));
+  TRY(LoadState(Section(path, "state", Sub(root, "state")), &cfg.state));
+  return cfg;
+}
+
+}  // namespace enrolsync::config

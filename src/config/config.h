@@ -1,0 +1,72 @@
+// The one TOML config file. Keys map 1:1 onto Moodle's enrol_database
+// settings (see README "Configuration"). Loading validates everything up
+// front: a broken file is reported with file, line, key and value, and no
+// run starts.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "moodle/client.h"
+#include "plan/policy.h"
+#include "sources/source.h"
+#include "util/result.h"
+
+namespace enrolsync::config {
+
+struct CoursesConfig {
+  bool enabled = false;  // false when there is no [courses] section
+  std::string table;     // newcoursetable
+  std::string fullname;  // newcoursefullname
+  std::string shortname; // newcourseshortname
+  std::string idnumber;  // newcourseidnumber ("" = not read)
+  std::string category;  // newcoursecategory ("" = not read: default category)
+  plan::LocalCategoryField category_field = plan::LocalCategoryField::kId;
+  std::string default_category = "1";
+  // [courses.defaults], split the way core_course_create_courses wants them.
+  std::vector<std::pair<std::string, std::string>> fields;          // visible=0, format=topics…
+  std::vector<std::pair<std::string, std::string>> format_options;  // coursedisplay, numsections…
+  bool visible = true;
+};
+
+struct EnrolmentsConfig {
+  std::string table;         // remoteenroltable
+  std::string course_field;  // remotecoursefield
+  std::string user_field;    // remoteuserfield
+  std::string role_field;    // remoterolefield ("" = every row gets default_role)
+};
+
+struct StateConfig {
+  // Courses whose participants are re-read from Moodle each run even when the
+  // plan does not touch them, oldest verification first. Bounds what a
+  // no-change run costs; see README "How drift is found".
+  int verify_courses_per_run = 6;
+  // A course not verified for this many days is verified before any other.
+  int verify_max_age_days = 7;
+};
+
+struct Config {
+  std::string path;       // the config file, as given
+  std::string state_dir;  // absolute or relative to the config file's folder, resolved
+  moodle::ClientOptions moodle;
+  sources::SourceSettings source;
+  CoursesConfig courses;
+  EnrolmentsConfig enrolments;
+  plan::Policy policy;  // the enrol_database settings + [safety]
+  StateConfig state;
+};
+
+// Looks up an environment variable; replaceable in tests.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup RealEnv();
+
+// Reads and validates `path`. Relative paths inside the file (state_dir,
+// token_file, database, ca_file…) are resolved against the file's folder.
+// Secrets come only from *_file or *_env keys and are registered with
+// util/secrets.h; an inline token or password is an error.
+Result<Config> LoadConfig(const std::string& path, const EnvLookup& env = RealEnv());
+
+}  // namespace enrolsync::config

@@ -1,0 +1,213 @@
+#include "config/config.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "util/secrets.h"
+
+namespace enrolsync::config {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The example from the issue, verbatim apart from URL and paths.
+const char* kIssueExample = R"(state_dir = "state"                    # where enrolsync keeps what it owns and its run history
+
+[moodle]
+url = "http://127.0.0.1:8099"          # site root; the REST endpoint is /webservice/rest/server.php
+token_file = "moodle.token"            # or token_env = "ENROLSYNC_MOODLE_TOKEN"
+
+[source]
+type = "sqlite"                        # sqlite | postgresql | odbc | csv
+database = "school.db"                 # postgresql: dsn = "host=... dbname=..." + password_env; odbc: connection string; csv: directory
+
+[courses]                              # "Remote new courses table"
+table = "VwMoodleCourseData"
+fullname = "txtFullName"
+shortname = "txtShortName"
+idnumber = "txtCourseID"
+category = "intCategoryID"
+category_field = "id"                  # localcategoryfield: id | idnumber
+default_category = 2                   # used when the row has no category
+
+[courses.defaults]                     # Moodle's "Course default settings" for courses we create
+visible = false
+format = "topics"
+coursedisplay = 1                      # one section per page
+showreports = true
+enablecompletion = true
+
+[enrolments]                           # "Remote user enrolment table"
+table = "VwMoodleEnrolData"
+course_field = "txtSetCode"            # remotecoursefield
+user_field = "txtEmailAddress"         # remoteuserfield
+role_field = "intRoleID"               # remoterolefield
+local_course_field = "idnumber"        # localcoursefield: id | idnumber | shortname
+local_user_field = "email"             # localuserfield: id | idnumber | email | username
+local_role_field = "id"                # localrolefield: id | shortname
+default_role = "student"
+unenrol_action = "suspend"             # unenrol | keep | suspend | suspend_remove_roles ("Disable course enrolment" = suspend)
+ignore_hidden_courses = false
+
+[safety]
+max_removals = "10%"                   # count or percentage of managed enrolments; over it nothing is removed, exit 3
+)";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("enrolsync-config-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    Write("moodle.token", "s3cr3t-token-value\n");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  }
+  Result<Config> Load(const std::string& text, EnvLookup env = RealEnv()) {
+    return LoadConfig(Write("enrolsync.toml", text), env);
+  }
+  std::string Replace(std::string text, const std::string& from, const std::string& to) {
+    auto pos = text.find(from);
+    EXPECT_NE(pos, std::string::npos) << from;
+    return text.replace(pos, from.size(), to);
+  }
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, IssueExampleLoadsAsWritten) {
+  auto cfg = Load(kIssueExample);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->state_dir, (dir_ / "state").string());
+  EXPECT_EQ(cfg->moodle.url, "http://127.0.0.1:8099");
+  EXPECT_EQ(cfg->moodle.token, "s3cr3t-token-value");
+  EXPECT_EQ(cfg->source.type, "sqlite");
+  EXPECT_EQ(cfg->source.database, (dir_ / "school.db").string());
+  EXPECT_TRUE(cfg->courses.enabled);
+  EXPECT_EQ(cfg->courses.category, "intCategoryID");
+  EXPECT_EQ(cfg->policy.default_category, "2");
+  EXPECT_EQ(cfg->enrolments.role_field, "intRoleID");
+  EXPECT_EQ(cfg->policy.local_user_field, plan::LocalUserField::kEmail);
+  EXPECT_EQ(cfg->policy.unenrol_action, plan::UnenrolAction::kSuspend);
+  EXPECT_DOUBLE_EQ(cfg->policy.max_removals_percent, 10);
+  EXPECT_EQ(cfg->policy.max_removals, -1);
+  EXPECT_FALSE(cfg->policy.new_courses_visible);
+  using P = std::pair<std::string, std::string>;
+  EXPECT_THAT(cfg->courses.fields, ::testing::ElementsAre(P{"visible", "0"}, P{"format", "topics"},
+                                                          P{"showreports", "1"}, P{"enablecompletion", "1"}));
+  EXPECT_THAT(cfg->courses.format_options, ::testing::ElementsAre(P{"coursedisplay", "1"}, P{"numsections", "4"}))
+      << "new courses get sections 0-4 like enrol_database's";
+}
+
+TEST_F(ConfigTest, TokenCanComeFromEnvironment) {
+  auto text = Replace(kIssueExample, "token_file = \"moodle.token\"", "token_env = \"MY_TOKEN\"");
+  auto cfg = Load(text, [](const std::string& n) -> std::optional<std::string> {
+    if (n == "MY_TOKEN") return "from-env-token";
+    return std::nullopt;
+  });
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->moodle.token, "from-env-token");
+}
+
+TEST_F(ConfigTest, InlineTokenIsRefusedWithoutEchoingIt) {
+  auto text = Replace(kIssueExample, "token_file = \"moodle.token\"", "token = \"inline-secret-123\"");
+  auto cfg = Load(text);
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("use token_file or token_env"));
+  EXPECT_THAT(cfg.error().message, HasSubstr("enrolsync.toml:5"));
+  EXPECT_THAT(cfg.error().message, Not(HasSubstr("inline-secret-123")));
+}
+
+TEST_F(ConfigTest, UnsetTokenEnvironmentVariableIsNamed) {
+  auto text = Replace(kIssueExample, "token_file = \"moodle.token\"", "token_env = \"NOPE_TOKEN\"");
+  auto cfg = Load(text, [](const std::string&) { return std::optional<std::string>(); });
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("environment variable NOPE_TOKEN is not set"));
+}
+
+TEST_F(ConfigTest, MissingTokenFileIsNamed) {
+  fs::remove(dir_ / "moodle.token");
+  auto cfg = Load(kIssueExample);
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("cannot read '" + (dir_ / "moodle.token").string() + "'"));
+}
+
+TEST_F(ConfigTest, TokenIsRegisteredAsSecret) {
+  ASSERT_TRUE(Load(kIssueExample));
+  EXPECT_EQ(Redact("call failed with wstoken=s3cr3t-token-value"), "call failed with wstoken=[REDACTED]");
+}
+
+TEST_F(ConfigTest, SyntaxErrorNamesFileAndLine) {
+  auto cfg = Load("state_dir = \"x\"\n[moodle\nurl = 1\n");
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().code, ErrorCode::kConfig);
+  EXPECT_THAT(cfg.error().message, HasSubstr("enrolsync.toml:2"));
+}
+
+TEST_F(ConfigTest, UnknownKeyIsRejectedWithItsLine) {
+  auto text = Replace(kIssueExample, "ignore_hidden_courses = false", "ignore_hiden_courses = false");
+  auto cfg = Load(text);
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("unknown key 'ignore_hiden_courses' in [enrolments]"));
+  EXPECT_THAT(cfg.error().message, HasSubstr("enrolsync.toml:37"));
+}
+
+TEST_F(ConfigTest, BadEnumValueListsTheChoices) {
+  auto text = Replace(kIssueExample, "unenrol_action = \"suspend\"", "unenrol_action = \"disable\"");
+  auto cfg = Load(text);
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message,
+              HasSubstr("unenrol_action = \"disable\" is not one of: keep | suspend | suspend_remove_roles | unenrol"));
+}
+
+TEST_F(ConfigTest, MaxRemovalsTakesCountOrPercentage) {
+  auto cfg = Load(Replace(kIssueExample, "max_removals = \"10%\"", "max_removals = 25"));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->policy.max_removals, 25);
+  EXPECT_LT(cfg->policy.max_removals_percent, 0);
+  cfg = Load(Replace(kIssueExample, "max_removals = \"10%\"", "max_removals = \"ten\""));
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("max_removals must be a count (50) or a percentage"));
+}
+
+TEST_F(ConfigTest, MissingRequiredColumnIsNamed) {
+  auto cfg = Load(Replace(kIssueExample, "user_field = \"txtEmailAddress\"", ""));
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("[enrolments] user_field is required"));
+}
+
+TEST_F(ConfigTest, PostgresqlDsnMustNotCarryAPassword) {
+  auto text = Replace(kIssueExample, "type = \"sqlite\"", "type = \"postgresql\"");
+  text = Replace(text, "database = \"school.db\"", "dsn = \"host=db password=hunter22\"");
+  auto cfg = Load(text);
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("dsn must not contain a password"));
+  EXPECT_THAT(cfg.error().message, Not(HasSubstr("hunter22")));
+}
+
+TEST_F(ConfigTest, CoursesSectionIsOptional) {
+  std::string text = kIssueExample;
+  auto start = text.find("[courses]");
+  auto end = text.find("[enrolments]");
+  text.erase(start, end - start);
+  auto cfg = Load(text);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_FALSE(cfg->courses.enabled);
+}
+
+TEST_F(ConfigTest, MissingFileIsReported) {
+  auto cfg = LoadConfig((dir_ / "nope.toml").string());
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("nope.toml"));
+}
+
+}  // namespace
+}  // namespace enrolsync::config
