@@ -1,0 +1,263 @@
+#include "state/state_db.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "util/strings.h"
+
+namespace enrolsync::state {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS owned_enrolment (
+  courseid INTEGER NOT NULL,
+  userid INTEGER NOT NULL,
+  owns_enrolment INTEGER NOT NULL,
+  status INTEGER NOT NULL,          -- 0 active, 1 suspended (as enrolsync last set it)
+  source_course TEXT NOT NULL,
+  source_user TEXT NOT NULL,
+  PRIMARY KEY (courseid, userid)
+);
+CREATE TABLE IF NOT EXISTS owned_role (
+  courseid INTEGER NOT NULL,
+  userid INTEGER NOT NULL,
+  roleid INTEGER NOT NULL,
+  PRIMARY KEY (courseid, userid, roleid)
+);
+CREATE TABLE IF NOT EXISTS created_course (
+  courseid INTEGER PRIMARY KEY,
+  shortname TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS course_verified (
+  courseid INTEGER PRIMARY KEY,
+  verified INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started INTEGER NOT NULL,
+  ended INTEGER NOT NULL DEFAULT 0,
+  trigger TEXT NOT NULL,
+  command TEXT NOT NULL,
+  exit_code INTEGER NOT NULL DEFAULT -1,
+  summary_json TEXT NOT NULL DEFAULT ''
+);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+)sql";
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  ~Stmt() { sqlite3_finalize(s_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, long long v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  long long Int(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string Text(int col) const {
+    auto p = sqlite3_column_text(s_, col);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  int rc_;
+};
+
+}  // namespace
+
+struct StateDb::Impl {
+  sqlite3* db = nullptr;
+  std::string path;
+  ~Impl() {
+    if (db) sqlite3_close(db);
+  }
+  Error Err(const std::string& what) const {
+    return Error{ErrorCode::kIo, "state database " + path + ": " + what + ": " + sqlite3_errmsg(db), {}, {}};
+  }
+  Status Exec(const char* sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string m = msg ? msg : "";
+      sqlite3_free(msg);
+      return Fail(ErrorCode::kIo, "state database " + path + ": " + m);
+    }
+    return Ok();
+  }
+  Status Run(Stmt& s, const std::string& what) {
+    if (!s.ok()) return Fail(Err(what));
+    int rc = s.Step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return Fail(Err(what));
+    return Ok();
+  }
+};
+
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& state_dir) {
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot create state_dir '" + state_dir + "': " + ec.message());
+  fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  std::unique_ptr<StateDb> s(new StateDb());
+  s->impl_ = std::make_unique<Impl>();
+  s->path_ = (fs::path(state_dir) / "state.db").string();
+  s->impl_->path = s->path_;
+  if (sqlite3_open_v2(s->path_.c_str(), &s->impl_->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    return Fail(ErrorCode::kIo, "cannot open state database " + s->path_ + ": " +
+                                    (s->impl_->db ? sqlite3_errmsg(s->impl_->db) : "out of memory"));
+  }
+  sqlite3_busy_timeout(s->impl_->db, 5000);
+  if (auto st = s->impl_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !st) return Fail(st.error());
+  if (auto st = s->impl_->Exec(kSchema); !st) return Fail(st.error());
+  return s;
+}
+
+StateDb::~StateDb() = default;
+
+Result<model::Ownership> StateDb::LoadOwnership() {
+  model::Ownership o;
+  {
+    Stmt s(impl_->db,
+           "SELECT courseid, userid, owns_enrolment, status, source_course, source_user FROM owned_enrolment");
+    if (!s.ok()) return Fail(impl_->Err("reading owned enrolments"));
+    while (s.Step() == SQLITE_ROW) {
+      model::OwnedEnrolment e;
+      e.courseid = s.Int(0);
+      e.userid = s.Int(1);
+      e.owns_enrolment = s.Int(2) != 0;
+      e.status = s.Int(3) ? model::EnrolStatus::kSuspended : model::EnrolStatus::kActive;
+      e.source_course = s.Text(4);
+      e.source_user = s.Text(5);
+      o.enrolments[{e.courseid, e.userid}] = std::move(e);
+    }
+  }
+  {
+    Stmt s(impl_->db, "SELECT courseid, userid, roleid FROM owned_role");
+    if (!s.ok()) return Fail(impl_->Err("reading owned roles"));
+    while (s.Step() == SQLITE_ROW) {
+      auto it = o.enrolments.find({s.Int(0), s.Int(1)});
+      if (it != o.enrolments.end()) it->second.roles.insert(s.Int(2));
+    }
+  }
+  {
+    Stmt s(impl_->db, "SELECT courseid FROM created_course");
+    if (!s.ok()) return Fail(impl_->Err("reading created courses"));
+    while (s.Step() == SQLITE_ROW) o.created_courses.insert(s.Int(0));
+  }
+  return o;
+}
+
+Status StateDb::UpsertEnrolment(const model::OwnedEnrolment& e) {
+  Stmt s(impl_->db,
+         "INSERT INTO owned_enrolment(courseid, userid, owns_enrolment, status, source_course, source_user) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(courseid, userid) DO UPDATE SET "
+         "owns_enrolment = excluded.owns_enrolment, status = excluded.status, "
+         "source_course = excluded.source_course, source_user = excluded.source_user");
+  s.Bind(1, e.courseid).Bind(2, e.userid).Bind(3, e.owns_enrolment ? 1 : 0)
+      .Bind(4, e.status == model::EnrolStatus::kSuspended ? 1 : 0).Bind(5, e.source_course).Bind(6, e.source_user);
+  if (auto st = impl_->Run(s, "recording an enrolment"); !st) return st;
+  Stmt del(impl_->db, "DELETE FROM owned_role WHERE courseid = ?1 AND userid = ?2");
+  del.Bind(1, e.courseid).Bind(2, e.userid);
+  if (auto st = impl_->Run(del, "recording roles"); !st) return st;
+  for (MoodleId r : e.roles) {
+    Stmt ins(impl_->db, "INSERT OR IGNORE INTO owned_role(courseid, userid, roleid) VALUES (?1, ?2, ?3)");
+    ins.Bind(1, e.courseid).Bind(2, e.userid).Bind(3, r);
+    if (auto st = impl_->Run(ins, "recording a role"); !st) return st;
+  }
+  return Ok();
+}
+
+Status StateDb::DeleteEnrolment(model::CourseUser key) {
+  Stmt s(impl_->db, "DELETE FROM owned_enrolment WHERE courseid = ?1 AND userid = ?2");
+  s.Bind(1, key.courseid).Bind(2, key.userid);
+  if (auto st = impl_->Run(s, "forgetting an enrolment"); !st) return st;
+  Stmt r(impl_->db, "DELETE FROM owned_role WHERE courseid = ?1 AND userid = ?2");
+  r.Bind(1, key.courseid).Bind(2, key.userid);
+  return impl_->Run(r, "forgetting roles");
+}
+
+Status StateDb::RecordCreatedCourse(MoodleId courseid, const std::string& shortname, long long now) {
+  Stmt s(impl_->db, "INSERT OR REPLACE INTO created_course(courseid, shortname, created) VALUES (?1, ?2, ?3)");
+  s.Bind(1, courseid).Bind(2, shortname).Bind(3, now);
+  return impl_->Run(s, "recording a created course");
+}
+
+Status StateDb::Begin() { return impl_->Exec("BEGIN IMMEDIATE"); }
+Status StateDb::Commit() { return impl_->Exec("COMMIT"); }
+
+Result<std::map<MoodleId, long long>> StateDb::LastVerified() {
+  std::map<MoodleId, long long> out;
+  Stmt s(impl_->db, "SELECT courseid, verified FROM course_verified");
+  if (!s.ok()) return Fail(impl_->Err("reading verification times"));
+  while (s.Step() == SQLITE_ROW) out[s.Int(0)] = s.Int(1);
+  return out;
+}
+
+Status StateDb::MarkVerified(const std::vector<MoodleId>& courseids, long long now) {
+  for (MoodleId c : courseids) {
+    Stmt s(impl_->db, "INSERT OR REPLACE INTO course_verified(courseid, verified) VALUES (?1, ?2)");
+    s.Bind(1, c).Bind(2, now);
+    if (auto st = impl_->Run(s, "recording a verification"); !st) return st;
+  }
+  return Ok();
+}
+
+Result<long long> StateDb::BeginRun(const std::string& trigger, const std::string& command, long long now) {
+  Stmt s(impl_->db, "INSERT INTO run(started, trigger, command) VALUES (?1, ?2, ?3)");
+  s.Bind(1, now).Bind(2, trigger).Bind(3, command);
+  if (auto st = impl_->Run(s, "recording a run"); !st) return Fail(st.error());
+  return static_cast<long long>(sqlite3_last_insert_rowid(impl_->db));
+}
+
+Status StateDb::FinishRun(long long id, long long now, int exit_code, const std::string& summary_json) {
+  Stmt s(impl_->db, "UPDATE run SET ended = ?2, exit_code = ?3, summary_json = ?4 WHERE id = ?1");
+  s.Bind(1, id).Bind(2, now).Bind(3, exit_code).Bind(4, summary_json);
+  return impl_->Run(s, "finishing a run");
+}
+
+Result<std::vector<RunRecord>> StateDb::RecentRuns(int limit) {
+  std::vector<RunRecord> out;
+  Stmt s(impl_->db,
+         "SELECT id, started, ended, trigger, command, exit_code, summary_json FROM run ORDER BY id DESC LIMIT ?1");
+  if (!s.ok()) return Fail(impl_->Err("reading runs"));
+  s.Bind(1, limit);
+  while (s.Step() == SQLITE_ROW)
+    out.push_back({s.Int(0), s.Int(1), s.Int(2), s.Text(3), s.Text(4), static_cast<int>(s.Int(5)), s.Text(6)});
+  return out;
+}
+
+Result<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& state_dir) {
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  std::string path = (fs::path(state_dir) / "lock").string();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Fail(ErrorCode::kIo, "cannot open lock file " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return Fail(ErrorCode::kIo, "another enrolsync run holds " + path + "; not starting a second one");
+  }
+  std::unique_ptr<RunLock> lock(new RunLock());
+  lock->fd_ = fd;
+  return lock;
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace enrolsync::state

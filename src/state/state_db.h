@@ -1,0 +1,79 @@
+// The local state database (SQLite, <state_dir>/state.db): what enrolsync
+// owns in Moodle, when each course was last verified against Moodle, and the
+// history of runs. Moodle stays the truth for what exists; this file is the
+// truth for what is *ours*. Losing it is safe: enrolsync then owns nothing,
+// removes nothing, and re-adopts nothing on its own (see README).
+//
+// Thread-safety: one StateDb per process, used from one thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "util/result.h"
+
+namespace enrolsync::state {
+
+using model::MoodleId;
+
+struct RunRecord {
+  long long id = 0;
+  long long started = 0;  // unix seconds
+  long long ended = 0;
+  std::string trigger;    // "manual" | "schedule"
+  std::string command;    // "sync" | "plan"
+  int exit_code = -1;
+  std::string summary_json;
+};
+
+class StateDb {
+ public:
+  // Creates `state_dir` (0700) and the database if missing; upgrades the
+  // schema. kIo names the path on failure.
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& state_dir);
+  ~StateDb();
+
+  Result<model::Ownership> LoadOwnership();
+
+  // Ownership changes. Each call is its own transaction unless inside
+  // Begin()/Commit().
+  Status UpsertEnrolment(const model::OwnedEnrolment& e);
+  Status DeleteEnrolment(model::CourseUser key);
+  Status RecordCreatedCourse(MoodleId courseid, const std::string& shortname, long long now);
+
+  Status Begin();
+  Status Commit();
+
+  // When each course's participants were last read from Moodle.
+  Result<std::map<MoodleId, long long>> LastVerified();
+  Status MarkVerified(const std::vector<MoodleId>& courseids, long long now);
+
+  Result<long long> BeginRun(const std::string& trigger, const std::string& command, long long now);
+  Status FinishRun(long long id, long long now, int exit_code, const std::string& summary_json);
+  Result<std::vector<RunRecord>> RecentRuns(int limit);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  StateDb() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+};
+
+// An exclusive lock on <state_dir>/lock (flock): no two runs overlap. The lock
+// is released when the object is destroyed or the process exits.
+class RunLock {
+ public:
+  // kIo "another enrolsync run holds <path>" if it is taken.
+  static Result<std::unique_ptr<RunLock>> Acquire(const std::string& state_dir);
+  ~RunLock();
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace enrolsync::state

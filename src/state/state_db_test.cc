@@ -1,0 +1,93 @@
+#include "state/state_db.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+namespace enrolsync::state {
+namespace {
+namespace fs = std::filesystem;
+
+class StateDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("enrolsync-state-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(StateDbTest, OwnershipSurvivesReopening) {
+  {
+    auto db = StateDb::Open(dir_.string());
+    ASSERT_TRUE(db) << db.error().message;
+    model::OwnedEnrolment e{10, 20, true, model::EnrolStatus::kSuspended, {3, 5}, "7/Ma2", "a@school.test"};
+    ASSERT_TRUE((*db)->UpsertEnrolment(e));
+    ASSERT_TRUE((*db)->UpsertEnrolment({11, 20, false, model::EnrolStatus::kActive, {4}, "7/Ma3", "a@school.test"}));
+    ASSERT_TRUE((*db)->RecordCreatedCourse(10, "Maths - 7/Ma2", 1000));
+  }
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db);
+  auto o = (*db)->LoadOwnership();
+  ASSERT_TRUE(o);
+  ASSERT_EQ(o->enrolments.size(), 2u);
+  const auto& e = o->enrolments.at({10, 20});
+  EXPECT_TRUE(e.owns_enrolment);
+  EXPECT_EQ(e.status, model::EnrolStatus::kSuspended);
+  EXPECT_EQ(e.roles, (std::set<model::MoodleId>{3, 5}));
+  EXPECT_EQ(e.source_course, "7/Ma2");
+  EXPECT_FALSE(o->enrolments.at({11, 20}).owns_enrolment);
+  EXPECT_EQ(o->created_courses, (std::set<model::MoodleId>{10}));
+}
+
+TEST_F(StateDbTest, UpsertReplacesRolesAndDeleteForgets) {
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db);
+  model::OwnedEnrolment e{1, 2, true, model::EnrolStatus::kActive, {3, 5}, "c", "u"};
+  ASSERT_TRUE((*db)->UpsertEnrolment(e));
+  e.roles = {4};
+  ASSERT_TRUE((*db)->UpsertEnrolment(e));
+  EXPECT_EQ((*db)->LoadOwnership()->enrolments.at({1, 2}).roles, (std::set<model::MoodleId>{4}));
+  ASSERT_TRUE((*db)->DeleteEnrolment({1, 2}));
+  EXPECT_TRUE((*db)->LoadOwnership()->enrolments.empty());
+}
+
+TEST_F(StateDbTest, VerificationTimesAndRunsAreRecorded) {
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db);
+  ASSERT_TRUE((*db)->MarkVerified({5, 6}, 100));
+  ASSERT_TRUE((*db)->MarkVerified({6}, 200));
+  auto v = (*db)->LastVerified();
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, (std::map<model::MoodleId, long long>{{5, 100}, {6, 200}}));
+  auto id = (*db)->BeginRun("manual", "sync", 300);
+  ASSERT_TRUE(id);
+  ASSERT_TRUE((*db)->FinishRun(*id, 310, 0, "{\"ok\":true}"));
+  auto runs = (*db)->RecentRuns(5);
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].exit_code, 0);
+  EXPECT_EQ((*runs)[0].ended, 310);
+  EXPECT_EQ((*runs)[0].summary_json, "{\"ok\":true}");
+}
+
+TEST_F(StateDbTest, SecondRunLockIsRefused) {
+  auto first = RunLock::Acquire(dir_.string());
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = RunLock::Acquire(dir_.string());
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("another enrolsync run holds"), std::string::npos);
+  first->reset();
+  EXPECT_TRUE(RunLock::Acquire(dir_.string()));
+}
+
+TEST_F(StateDbTest, UncreatableStateDirIsAClearError) {
+  auto db = StateDb::Open("/proc/enrolsync-cannot-exist/state");
+  ASSERT_FALSE(db);
+  EXPECT_NE(db.error().message.find("/proc/enrolsync-cannot-exist/state"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace enrolsync::state
