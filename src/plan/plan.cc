@@ -314,10 +314,11 @@ class Planner {
     return it == role_name_.end() ? std::to_string(id) : it->second;
   }
 
-  PlanItem Item(Action a, const Target& t, MoodleId userid, const std::string& user_key, MoodleId roleid,
-                std::string reason) const {
+  PlanItem Item(Action a, const Target& t, MoodleId userid, const std::string& course_key,
+                const std::string& user_key, MoodleId roleid, std::string reason) const {
     PlanItem item;
     item.action = a;
+    item.course_key = course_key;
     item.courseid = t.courseid;
     item.create_index = t.create_index;
     if (t.create_index >= 0) {
@@ -392,9 +393,9 @@ class Planner {
         continue;
       }
       for (const auto& [userid, w] : users) {
-        Add(Item(Action::kEnrol, t, userid, w.user_key, w.roles.front(), "new course"));
+        Add(Item(Action::kEnrol, t, userid, w.course_key, w.user_key, w.roles.front(), "new course"));
         for (std::size_t i = 1; i < w.roles.size(); ++i)
-          Add(Item(Action::kRoleAssign, t, userid, w.user_key, w.roles[i], "second role in the feed"));
+          Add(Item(Action::kRoleAssign, t, userid, w.course_key, w.user_key, w.roles[i], "second role in the feed"));
       }
     }
 
@@ -433,9 +434,9 @@ class Planner {
     if (pit == current.end()) {
       std::string why = o && o->owns_enrolment ? "drift: the enrolment enrolsync made is missing in Moodle"
                                                : "new row in the feed";
-      Add(Item(Action::kEnrol, t, userid, w.user_key, w.roles.front(), why));
+      Add(Item(Action::kEnrol, t, userid, w.course_key, w.user_key, w.roles.front(), why));
       for (std::size_t i = 1; i < w.roles.size(); ++i)
-        Add(Item(Action::kRoleAssign, t, userid, w.user_key, w.roles[i], "second role in the feed"));
+        Add(Item(Action::kRoleAssign, t, userid, w.course_key, w.user_key, w.roles[i], "second role in the feed"));
       return;
     }
     const Participant& p = pit->second;
@@ -451,7 +452,7 @@ class Planner {
       std::string why = o->status == model::EnrolStatus::kSuspended
                             ? "row is back in the feed"
                             : "drift: the enrolment was suspended in Moodle";
-      Add(Item(Action::kUnsuspend, t, userid, w.user_key, role, why));
+      Add(Item(Action::kUnsuspend, t, userid, w.course_key, w.user_key, role, why));
       covered.insert(role);
     }
     for (MoodleId r : w.roles) {
@@ -459,14 +460,14 @@ class Planner {
       std::string why = o && o->roles.count(r) ? "drift: the role enrolsync assigned is missing in Moodle"
                                                : (p.roles.empty() ? "role in the feed" : "role changed in the feed");
       if (!verified && !o) why = "role in the feed";
-      Add(Item(Action::kRoleAssign, t, userid, w.user_key, r, why));
+      Add(Item(Action::kRoleAssign, t, userid, w.course_key, w.user_key, r, why));
     }
     if (o) {
       for (MoodleId r : o->roles) {
         if (!p.roles.count(r)) continue;
         if (std::find(w.roles.begin(), w.roles.end(), r) != w.roles.end()) continue;
         // A role change's unassign is not an enrolment removal: never withheld.
-        Add(Item(Action::kRoleUnassign, t, userid, w.user_key, r, "role changed in the feed"));
+        Add(Item(Action::kRoleUnassign, t, userid, w.course_key, w.user_key, r, "role changed in the feed"));
       }
     }
   }
@@ -493,14 +494,14 @@ class Planner {
       // Someone else's enrolment: we only ever take back our own roles.
       if (policy_.unenrol_action == UnenrolAction::kUnenrol ||
           policy_.unenrol_action == UnenrolAction::kSuspendRemoveRoles) {
-        for (MoodleId r : our_roles) AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_user, r, why));
+        for (MoodleId r : our_roles) AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_course, o.source_user, r, why));
       }
       return;
     }
     switch (policy_.unenrol_action) {
       case UnenrolAction::kKeep: return;
       case UnenrolAction::kUnenrol:
-        AddRemoval(Item(Action::kUnenrol, t, o.userid, o.source_user, 0, why));
+        AddRemoval(Item(Action::kUnenrol, t, o.userid, o.source_course, o.source_user, 0, why));
         return;
       case UnenrolAction::kSuspend:
       case UnenrolAction::kSuspendRemoveRoles: {
@@ -510,10 +511,10 @@ class Planner {
           MoodleId role = !our_roles.empty() ? our_roles.front()
                           : !p.roles.empty() ? *p.roles.begin()
                                              : (o.roles.empty() ? 0 : *o.roles.begin());
-          AddRemoval(Item(Action::kSuspend, t, o.userid, o.source_user, role, why));
+          AddRemoval(Item(Action::kSuspend, t, o.userid, o.source_course, o.source_user, role, why));
         }
         if (policy_.unenrol_action == UnenrolAction::kSuspendRemoveRoles) {
-          for (MoodleId r : our_roles) AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_user, r, why));
+          for (MoodleId r : our_roles) AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_course, o.source_user, r, why));
         }
         return;
       }
@@ -583,6 +584,22 @@ const char* ActionName(Action a) {
     case Action::kUnenrol: return "unenrol";
   }
   return "?";
+}
+
+Summary Summarize(const std::vector<PlanItem>& items) {
+  Summary s;
+  for (const auto& i : items) {
+    switch (i.action) {
+      case Action::kCreateCourse: ++s.courses_create; break;
+      case Action::kEnrol: ++s.enrol; break;
+      case Action::kUnsuspend: ++s.unsuspend; break;
+      case Action::kRoleAssign: ++s.role_assign; break;
+      case Action::kSuspend: ++s.suspend; break;
+      case Action::kRoleUnassign: ++s.role_unassign; break;
+      case Action::kUnenrol: ++s.unenrol; break;
+    }
+  }
+  return s;
 }
 
 Plan BuildPlan(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,

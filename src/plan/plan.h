@@ -102,6 +102,9 @@ struct Plan {
   bool HasChanges() const { return !items.empty(); }
 };
 
+// Counts the items of each action.
+Summary Summarize(const std::vector<PlanItem>& items);
+
 Plan BuildPlan(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,
                const model::Ownership& owned, const Policy& policy);
 

@@ -1,0 +1,167 @@
+#include "cli/check.h"
+
+#include <algorithm>
+#include <set>
+
+#include "moodle/client.h"
+#include "sources/source.h"
+#include "util/secrets.h"
+#include "util/strings.h"
+
+namespace enrolsync::cli {
+namespace {
+
+struct Checker {
+  std::ostream& out;
+  int failures = 0;
+  void Ok(const std::string& s) { out << "  ok    " << s << "\n"; }
+  void Bad(const std::string& s) {
+    out << "  FAIL  " << Redact(s) << "\n";
+    ++failures;
+  }
+  void Warn(const std::string& s) { out << "  warn  " << s << "\n"; }
+};
+
+std::string Row(const sources::SqlRow& r) {
+  std::vector<std::string> v;
+  for (const auto& c : r) v.push_back(c ? "'" + *c + "'" : "NULL");
+  return "(" + Join(v, ", ") + ")";
+}
+
+void CheckTable(Checker& ck, sources::Source& src, const std::string& label, const std::string& table,
+                const std::vector<std::pair<std::string, std::string>>& mapped) {
+  auto info = src.Inspect(table, 3);
+  if (!info) {
+    ck.Bad(label + " table '" + table + "': " + info.error().message);
+    return;
+  }
+  ck.Ok(label + " table '" + table + "': " + std::to_string(info->row_count) + " rows; columns: " +
+        Join(info->columns, ", "));
+  if (info->row_count == 0) ck.Bad(label + " table '" + table + "' is empty: a sync would remove nothing and add nothing");
+  for (const auto& s : info->sample) ck.out << "        sample " << Row(s) << "\n";
+  for (const auto& [key, column] : mapped) {
+    if (column.empty()) continue;
+    if (std::find(info->columns.begin(), info->columns.end(), column) != info->columns.end()) {
+      ck.Ok(key + " = \"" + column + "\" found");
+      continue;
+    }
+    std::string hint;
+    for (const auto& c : info->columns)
+      if (IEquals(c, column)) hint = " (did you mean \"" + c + "\"? names are case-sensitive)";
+    ck.Bad(key + " = \"" + column + "\": table '" + table + "' has no such column" + hint);
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& RequiredFunctions() {
+  static const std::vector<std::string> f = {
+      "core_webservice_get_site_info", "core_course_get_categories",   "core_course_get_courses_by_field",
+      "core_course_create_courses",    "core_user_get_users_by_field", "core_enrol_get_enrolled_users",
+      "enrol_manual_enrol_users",      "enrol_manual_unenrol_users",   "core_role_assign_roles",
+      "core_role_unassign_roles"};
+  return f;
+}
+
+int RunCheck(const config::Config& cfg, std::ostream& out, const sync::RunOptions& options) {
+  Checker ck{out};
+  out << "Config " << cfg.path << "\n";
+  ck.Ok("config parsed; state_dir " + cfg.state_dir);
+
+  out << "Source (" << cfg.source.type << ")\n";
+  auto src = sources::OpenSource(cfg.source);
+  std::set<std::string> categories, roles;
+  if (!src) {
+    ck.Bad(src.error().message);
+  } else {
+    ck.Ok("connected: " + (*src)->Describe());
+    if (cfg.courses.enabled) {
+      const auto& c = cfg.courses;
+      CheckTable(ck, **src, "[courses]", c.table,
+                 {{"fullname", c.fullname}, {"shortname", c.shortname}, {"idnumber", c.idnumber}, {"category", c.category}});
+      if (!c.category.empty()) {
+        if (auto t = (*src)->ReadTable(c.table, {c.category}))
+          for (const auto& r : t->rows) categories.insert(Trim(r[0].value_or("")));
+      }
+    }
+    const auto& e = cfg.enrolments;
+    CheckTable(ck, **src, "[enrolments]", e.table,
+               {{"course_field", e.course_field}, {"user_field", e.user_field}, {"role_field", e.role_field}});
+    if (!e.role_field.empty()) {
+      if (auto t = (*src)->ReadTable(e.table, {e.role_field}))
+        for (const auto& r : t->rows) roles.insert(Trim(r[0].value_or("")));
+    }
+  }
+
+  out << "Moodle " << cfg.moodle.url << "\n";
+  auto client = options.transport_factory
+                    ? std::make_unique<moodle::Client>(cfg.moodle, options.transport_factory(cfg.moodle))
+                    : std::make_unique<moodle::Client>(cfg.moodle);
+  auto site = client->GetSiteInfo();
+  if (!site) {
+    ck.Bad(site.error().message);
+  } else {
+    ck.Ok("site '" + site->sitename + "', Moodle " + site->release + " (version " + site->version + "), token user " +
+          site->username);
+    std::vector<std::string> missing;
+    for (const auto& f : RequiredFunctions())
+      if (std::find(site->functions.begin(), site->functions.end(), f) == site->functions.end()) missing.push_back(f);
+    if (missing.empty()) {
+      ck.Ok("the token may call all " + std::to_string(RequiredFunctions().size()) + " functions enrolsync needs");
+    } else {
+      ck.Bad("the token's service lacks: " + Join(missing, ", ") + " (add them to the external service)");
+    }
+    if (cfg.courses.enabled) {
+      auto cats = client->GetCategories();
+      if (!cats) {
+        ck.Bad("reading categories: " + cats.error().message);
+      } else {
+        auto has = [&](const std::string& v) {
+          for (const auto& c : *cats)
+            if ((cfg.policy.category_field == plan::LocalCategoryField::kId ? std::to_string(c.id) : c.idnumber) == v)
+              return true;
+          return false;
+        };
+        if (has(cfg.policy.default_category))
+          ck.Ok("default_category " + cfg.policy.default_category + " exists");
+        else
+          ck.Bad("default_category " + cfg.policy.default_category + " does not exist in Moodle");
+        for (const auto& v : categories) {
+          if (v.empty()) continue;
+          if (has(v))
+            ck.Ok("category '" + v + "' exists");
+          else
+            ck.Warn("category '" + v + "' used in the course table does not exist: those courses will not be created");
+        }
+      }
+    }
+  }
+  // Roles: Moodle's web services cannot list roles; enrolsync knows the
+  // standard ones.
+  static const std::map<std::string, std::string> kRoles = {
+      {"1", "manager"}, {"2", "coursecreator"}, {"3", "editingteacher"}, {"4", "teacher"},
+      {"5", "student"}, {"6", "guest"},         {"7", "user"},           {"8", "frontpage"}};
+  bool default_ok = false;
+  for (const auto& [id, name] : kRoles) default_ok |= name == cfg.policy.default_role;
+  if (default_ok)
+    ck.Ok("default_role '" + cfg.policy.default_role + "' is a standard role");
+  else
+    ck.Bad("default_role '" + cfg.policy.default_role + "' is not a standard Moodle role");
+  for (const auto& v : roles) {
+    if (v.empty()) continue;
+    bool ok = false;
+    for (const auto& [id, name] : kRoles)
+      ok |= cfg.policy.local_role_field == plan::LocalRoleField::kId ? id == v : name == v;
+    if (ok)
+      ck.Ok("role '" + v + "' resolves");
+    else
+      ck.Warn("role '" + v + "' in the enrolment table is not a standard role: those rows will be skipped");
+  }
+  ck.Warn("Moodle's manual enrolment plugin sends a course welcome message on EVERY enrol call. Switch "
+          "\"Send course welcome message\" off (Site administration > Plugins > Enrolments > Manual enrolments, "
+          "and in existing courses' manual instances) before the first sync, or every pupil gets one per course.");
+  out << (ck.failures ? "check: " + std::to_string(ck.failures) + " problem(s) found\n" : "check: all good\n");
+  return ck.failures ? sync::kExitError : sync::kExitOk;
+}
+
+}  // namespace enrolsync::cli

@@ -1,0 +1,152 @@
+// enrolsync: keeps Moodle in step with a school's MIS. See README.md.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/check.h"
+#include "cli/output.h"
+#include "config/config.h"
+#include "sync/runner.h"
+#include "util/secrets.h"
+
+#ifndef ENROLSYNC_VERSION
+#define ENROLSYNC_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using namespace enrolsync;
+
+const char* kExitCodes =
+    "Exit codes:\n"
+    "  0   success (with --detailed-exitcode: no changes)\n"
+    "  1   error: nothing was changed that should not have been; see the message\n"
+    "  2   --detailed-exitcode: the plan has changes\n"
+    "  3   removal guard: more removals than [safety] max_removals; nothing applied\n"
+    "  4   partial failure: applied, but some changes failed (listed)\n"
+    "  64  usage: bad command line\n"
+    "  78  config: the config file is broken\n";
+
+struct Flags {
+  std::string config;
+  bool json = false;
+  bool verbose = false;
+  bool dry_run = false;
+  bool detailed = false;
+  bool verify = false;
+  long long allow_removals = -1;
+  std::string debug;
+};
+
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool on) : on_(on) {}
+  ~ProgressLine() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+  }
+  void operator()(std::size_t done, std::size_t total) {
+    if (!on_ || total == 0) return;
+    std::fprintf(stderr, "\r  applying %zu/%zu (%zu%%)", done, total, done * 100 / total);
+    std::fflush(stderr);
+    shown_ = true;
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+};
+
+int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
+  const std::string command = apply ? "sync" : "plan";
+  sync::RunOptions opt;
+  opt.apply = apply && !f.dry_run;
+  opt.verify_all = f.verify;
+  opt.allow_removals = f.allow_removals;
+  bool tty = ::isatty(STDERR_FILENO) && !f.json;
+  ProgressLine progress(tty && opt.apply);
+  if (opt.apply) opt.progress = [&progress](std::size_t d, std::size_t t) { progress(d, t); };
+  if (apply && f.verbose && !f.json) opt.trace = [](const std::string& line) { std::cout << "  " << line << "\n"; };
+
+  sync::RunReport r = sync::RunOnce(cfg, opt);
+  if (f.json) {
+    std::cout << cli::ReportJson(r, command) << "\n";
+  } else if (r.exit_code == sync::kExitError) {
+    std::cerr << "enrolsync " << command << ": " << r.error << "\n";
+  } else {
+    if (!apply || f.dry_run) {
+      cli::PrintPlan(r, std::cout, f.debug == "explain");
+    } else {
+      if (f.verbose) {
+        cli::PrintProblemsMoodleStyle(r.plan, std::cout);
+      } else if (!r.plan.problems.empty()) {
+        std::cout << r.plan.problems.size() << " problem rows (run `enrolsync plan` or sync -v to list them)\n";
+      }
+      std::cout << cli::PlanSummaryLine(r.plan) << "\n";
+    }
+    if (r.exit_code == sync::kExitRemovalGuard) cli::PrintGuard(r, std::cout);
+    if (r.applied) cli::PrintRunSummary(r, std::cout);
+    else if (!apply || f.dry_run) {
+      int calls = 0;
+      for (const auto& [fn, st] : r.calls) calls += st.calls;
+      std::cout << "Moodle calls: " << calls << " (" << r.write_calls << " writes); " << r.courses_verified
+                << " courses verified\n";
+    }
+    for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+  }
+  if (r.exit_code == sync::kExitOk && f.detailed && r.plan.HasChanges() && (!apply || f.dry_run))
+    return sync::kExitChanges;
+  return r.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"enrolsync: keeps Moodle's courses and enrolments in step with the school MIS", "enrolsync"};
+  app.footer(kExitCodes);
+  app.set_version_flag("--version", "enrolsync " ENROLSYNC_VERSION);
+  app.require_subcommand(1);
+  Flags f;
+
+  auto add_common = [&](CLI::App* sub) {
+    sub->add_option("--config,-c", f.config, "the enrolsync.toml file")->required();
+    sub->add_flag("--json", f.json, "print one JSON object instead of text");
+  };
+  auto* check = app.add_subcommand("check", "test the sources, the mappings and the Moodle token; change nothing");
+  add_common(check);
+  auto* plan = app.add_subcommand("plan", "show what a sync would change; change nothing");
+  add_common(plan);
+  plan->add_flag("--detailed-exitcode", f.detailed, "exit 0 when there is no change, 2 when there are changes");
+  plan->add_flag("--verify", f.verify, "read every managed course's participants from Moodle (slow, finds all drift)");
+  plan->add_option("-d", f.debug, "debug mode: 'explain' shows why each change is planned")
+      ->check(CLI::IsMember({"explain"}));
+  plan->add_option("--allow-removals", f.allow_removals, "approve up to N removals for this run");
+  auto* syncc = app.add_subcommand("sync", "plan, then apply the plan to Moodle");
+  add_common(syncc);
+  syncc->add_flag("-v,--verbose", f.verbose, "print each change as Moodle's enrol_database does");
+  syncc->add_flag("-n,--dry-run", f.dry_run, "plan only (same as `plan`)");
+  syncc->add_flag("--detailed-exitcode", f.detailed, "with --dry-run: exit 2 when there are changes");
+  syncc->add_flag("--verify", f.verify, "read every managed course's participants from Moodle (slow, finds all drift)");
+  syncc->add_option("--allow-removals", f.allow_removals, "approve up to N removals for this run");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : sync::kExitUsage;
+  }
+
+  auto cfg = config::LoadConfig(f.config);
+  if (!cfg) {
+    std::cerr << "enrolsync: " << Redact(cfg.error().message) << "\n";
+    return sync::kExitConfig;
+  }
+  if (check->parsed()) {
+    sync::RunOptions opt;
+    return cli::RunCheck(*cfg, std::cout, opt);
+  }
+  if (plan->parsed()) return RunPlanOrSync(*cfg, f, false);
+  return RunPlanOrSync(*cfg, f, true);
+}

@@ -1,0 +1,24 @@
+// How runs are shown to people (text) and programs (--json).
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "sync/runner.h"
+
+namespace enrolsync::cli {
+
+// terraform-style plan lines, problems and the one-line summary.
+void PrintPlan(const sync::RunReport& r, std::ostream& out, bool explain);
+// "Plan: 3 to create, 40 to enrol, …; 19 problems."
+std::string PlanSummaryLine(const plan::Plan& p);
+// Problems in enrol_database's words ("  error: skipping unknown user …").
+void PrintProblemsMoodleStyle(const plan::Plan& p, std::ostream& out);
+// The removal guard's refusal: what would have gone and how to approve it.
+void PrintGuard(const sync::RunReport& r, std::ostream& out);
+// After sync: applied counts, failures, calls by function, timings.
+void PrintRunSummary(const sync::RunReport& r, std::ostream& out);
+// The whole report as one JSON object (see README "JSON output").
+std::string ReportJson(const sync::RunReport& r, const std::string& command);
+
+}  // namespace enrolsync::cli

@@ -1,0 +1,62 @@
+#include "sync/desired.h"
+
+namespace enrolsync::sync {
+namespace {
+
+std::string Text(const sources::SqlValue& v) { return v.value_or(""); }
+
+}  // namespace
+
+Result<model::DesiredState> ReadDesired(sources::Source& source, const config::Config& cfg) {
+  model::DesiredState d;
+  d.have_courses = cfg.courses.enabled;
+  if (cfg.courses.enabled) {
+    const auto& c = cfg.courses;
+    std::vector<std::string> cols = {c.fullname, c.shortname};
+    int idnumber_col = -1, category_col = -1;
+    if (!c.idnumber.empty()) {
+      idnumber_col = static_cast<int>(cols.size());
+      cols.push_back(c.idnumber);
+    }
+    if (!c.category.empty()) {
+      category_col = static_cast<int>(cols.size());
+      cols.push_back(c.category);
+    }
+    auto table = source.ReadTable(c.table, cols);
+    if (!table) return Fail(table.error().Wrap("[courses] table '" + c.table + "'"));
+    d.courses_table = table->name;
+    d.course_columns = {c.fullname, c.shortname, c.idnumber.empty() ? "idnumber" : c.idnumber,
+                        c.category.empty() ? "category" : c.category};
+    d.courses.reserve(table->rows.size());
+    for (std::size_t i = 0; i < table->rows.size(); ++i) {
+      const auto& r = table->rows[i];
+      model::CourseRow row;
+      row.row = table->row_numbers[i];
+      row.fullname = Text(r[0]);
+      row.shortname = Text(r[1]);
+      if (idnumber_col >= 0) row.idnumber = Text(r[idnumber_col]);
+      if (category_col >= 0) row.category = r[category_col];
+      d.courses.push_back(std::move(row));
+    }
+  }
+  const auto& e = cfg.enrolments;
+  std::vector<std::string> cols = {e.course_field, e.user_field};
+  if (!e.role_field.empty()) cols.push_back(e.role_field);
+  auto table = source.ReadTable(e.table, cols);
+  if (!table) return Fail(table.error().Wrap("[enrolments] table '" + e.table + "'"));
+  d.enrolments_table = table->name;
+  d.enrolment_columns = {e.course_field, e.user_field, e.role_field.empty() ? "role" : e.role_field};
+  d.enrolments.reserve(table->rows.size());
+  for (std::size_t i = 0; i < table->rows.size(); ++i) {
+    const auto& r = table->rows[i];
+    model::EnrolmentRow row;
+    row.row = table->row_numbers[i];
+    row.course = Text(r[0]);
+    row.user = Text(r[1]);
+    if (!e.role_field.empty()) row.role = r[2];
+    d.enrolments.push_back(std::move(row));
+  }
+  return d;
+}
+
+}  // namespace enrolsync::sync

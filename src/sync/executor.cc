@@ -1,0 +1,276 @@
+#include "sync/executor.h"
+
+#include <map>
+#include <set>
+
+#include "util/secrets.h"
+
+namespace enrolsync::sync {
+namespace {
+
+using plan::Action;
+using plan::PlanItem;
+
+class Executor {
+ public:
+  Executor(plan::Plan& plan, moodle::Client& client, state::StateDb& db, model::Ownership& owned,
+           const ApplyContext& ctx)
+      : plan_(plan), client_(client), db_(db), owned_(owned), ctx_(ctx) {}
+
+  ApplyResult Run() {
+    total_ = plan_.items.size() + plan_.forget.size();
+    CreateCourses();
+    ResolveNewCourseIds();
+    Phase(Action::kEnrol);
+    Phase(Action::kUnsuspend);
+    Phase(Action::kRoleAssign);
+    Phase(Action::kSuspend);
+    Phase(Action::kRoleUnassign);
+    Phase(Action::kUnenrol);
+    Forget();
+    return std::move(result_);
+  }
+
+ private:
+  void Trace(const std::string& line) {
+    if (ctx_.trace) ctx_.trace(Redact(line));
+  }
+  void Progress(std::size_t n) {
+    done_ += n;
+    if (ctx_.progress) ctx_.progress(done_, total_);
+  }
+  void Failed(std::size_t index, const std::string& message) {
+    result_.failures.push_back({index, Redact(message)});
+    Trace("error: " + Redact(message) + " (" + plan::PlanLine(plan_.items[index]) + ")");
+  }
+  void Persist(Status st) {
+    if (!st) {
+      result_.state_error = true;
+      Trace("error: " + st.error().message);
+    }
+  }
+  model::OwnedEnrolment& Owned(const PlanItem& item, bool owns_enrolment) {
+    auto [it, inserted] = owned_.enrolments.try_emplace(model::CourseUser{item.courseid, item.userid});
+    auto& e = it->second;
+    if (inserted) {
+      e.courseid = item.courseid;
+      e.userid = item.userid;
+      e.owns_enrolment = owns_enrolment;
+    }
+    e.source_course = item.course_key;
+    e.source_user = item.user_key;
+    return e;
+  }
+
+  void CreateCourses() {
+    std::vector<std::size_t> idx;
+    std::vector<moodle::NewCourse> courses;
+    for (std::size_t i = 0; i < plan_.items.size(); ++i) {
+      const auto& item = plan_.items[i];
+      if (item.action != Action::kCreateCourse) continue;
+      moodle::NewCourse c;
+      c.fullname = item.course_fullname;
+      c.shortname = item.course_shortname;
+      c.idnumber = item.idnumber;
+      c.categoryid = item.categoryid;
+      if (ctx_.courses) {
+        c.fields = ctx_.courses->fields;
+        c.format_options = ctx_.courses->format_options;
+      }
+      idx.push_back(i);
+      courses.push_back(std::move(c));
+    }
+    if (courses.empty()) return;
+    auto results = client_.CreateCourses(courses);
+    Persist(db_.Begin());
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      auto& item = plan_.items[idx[k]];
+      if (results[k]) {
+        item.courseid = *results[k];
+        ++result_.applied.courses_create;
+        Persist(db_.RecordCreatedCourse(item.courseid, item.course_shortname, ctx_.now));
+        owned_.created_courses.insert(item.courseid);
+        Trace(plan::MoodleTraceLine(item));
+      } else {
+        Failed(idx[k], results[k].error().message);
+      }
+    }
+    Persist(db_.Commit());
+    Progress(idx.size());
+  }
+
+  void ResolveNewCourseIds() {
+    for (std::size_t i = 0; i < plan_.items.size(); ++i) {
+      auto& item = plan_.items[i];
+      if (item.action == Action::kCreateCourse || item.create_index < 0) continue;
+      item.courseid = plan_.items[item.create_index].courseid;
+    }
+  }
+
+  void Phase(Action action) {
+    std::vector<std::size_t> idx;
+    for (std::size_t i = 0; i < plan_.items.size(); ++i) {
+      const auto& item = plan_.items[i];
+      if (item.action != action) continue;
+      if (item.courseid == 0) {
+        Failed(i, "skipped: course '" + item.course_shortname + "' was not created");
+        Progress(1);
+        continue;
+      }
+      idx.push_back(i);
+    }
+    if (idx.empty()) return;
+
+    std::vector<Status> results;
+    switch (action) {
+      case Action::kEnrol:
+      case Action::kUnsuspend:
+      case Action::kSuspend: {
+        std::vector<moodle::ManualEnrolment> batch;
+        for (auto i : idx) {
+          const auto& it = plan_.items[i];
+          batch.push_back({it.courseid, it.userid, it.roleid, action == Action::kSuspend});
+        }
+        results = client_.EnrolUsers(batch);
+        VerifyMessageNotSent(idx, &results);
+        break;
+      }
+      case Action::kRoleAssign:
+      case Action::kRoleUnassign: {
+        std::vector<moodle::RoleAssignment> batch;
+        for (auto i : idx) batch.push_back({plan_.items[i].courseid, plan_.items[i].userid, plan_.items[i].roleid});
+        results = action == Action::kRoleAssign ? client_.AssignRoles(batch) : client_.UnassignRoles(batch);
+        break;
+      }
+      case Action::kUnenrol: {
+        std::vector<moodle::CourseUserRef> batch;
+        for (auto i : idx) batch.push_back({plan_.items[i].courseid, plan_.items[i].userid});
+        results = client_.UnenrolUsers(batch);
+        break;
+      }
+      case Action::kCreateCourse: return;
+    }
+
+    Persist(db_.Begin());
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      const auto& item = plan_.items[idx[k]];
+      if (!results[k]) {
+        Failed(idx[k], results[k].error().message);
+        continue;
+      }
+      Record(item);
+      Trace(plan::MoodleTraceLine(item));
+    }
+    Persist(db_.Commit());
+    Progress(idx.size());
+  }
+
+  // Moodle commits an enrolment and then fails to send the welcome message
+  // ("Message was not sent."). Read the courses back: where Moodle shows the
+  // intended state, the item succeeded.
+  void VerifyMessageNotSent(const std::vector<std::size_t>& idx, std::vector<Status>* results) {
+    std::set<model::MoodleId> courses;
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      const auto& r = (*results)[k];
+      if (!r && r.error().moodle_errorcode == moodle::kMessageNotSent) courses.insert(plan_.items[idx[k]].courseid);
+    }
+    if (courses.empty()) return;
+    auto read = client_.GetParticipants({courses.begin(), courses.end()});
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      auto& r = (*results)[k];
+      if (r || r.error().moodle_errorcode != moodle::kMessageNotSent) continue;
+      const auto& item = plan_.items[idx[k]];
+      auto c = read.find(item.courseid);
+      if (c == read.end() || !c->second) continue;
+      auto p = c->second->find(item.userid);
+      if (p == c->second->end()) continue;
+      bool want_active = item.action != Action::kSuspend;
+      if (p->second.active == want_active && p->second.roles.count(item.roleid)) {
+        r = Ok();
+        ++result_.message_not_sent;
+      }
+    }
+    if (result_.message_not_sent)
+      Trace("warning: " + std::to_string(result_.message_not_sent) +
+            " change(s) were committed but Moodle could not send the course welcome message; switch the "
+            "manual enrolment plugin's welcome message off");
+  }
+
+  void Record(const PlanItem& item) {
+    switch (item.action) {
+      case Action::kEnrol: {
+        auto& e = Owned(item, true);
+        e.owns_enrolment = true;
+        e.status = model::EnrolStatus::kActive;
+        e.roles.insert(item.roleid);
+        Persist(db_.UpsertEnrolment(e));
+        ++result_.applied.enrol;
+        break;
+      }
+      case Action::kUnsuspend: {
+        auto& e = Owned(item, true);
+        e.status = model::EnrolStatus::kActive;
+        e.roles.insert(item.roleid);
+        Persist(db_.UpsertEnrolment(e));
+        ++result_.applied.unsuspend;
+        break;
+      }
+      case Action::kRoleAssign: {
+        auto& e = Owned(item, false);
+        e.roles.insert(item.roleid);
+        Persist(db_.UpsertEnrolment(e));
+        ++result_.applied.role_assign;
+        break;
+      }
+      case Action::kSuspend: {
+        auto& e = Owned(item, true);
+        e.status = model::EnrolStatus::kSuspended;
+        Persist(db_.UpsertEnrolment(e));
+        ++result_.applied.suspend;
+        break;
+      }
+      case Action::kRoleUnassign: {
+        auto& e = Owned(item, false);
+        e.roles.erase(item.roleid);
+        Persist(db_.UpsertEnrolment(e));
+        ++result_.applied.role_unassign;
+        break;
+      }
+      case Action::kUnenrol: {
+        owned_.enrolments.erase({item.courseid, item.userid});
+        Persist(db_.DeleteEnrolment({item.courseid, item.userid}));
+        ++result_.applied.unenrol;
+        break;
+      }
+      case Action::kCreateCourse: break;
+    }
+  }
+
+  void Forget() {
+    if (plan_.forget.empty()) return;
+    Persist(db_.Begin());
+    for (const auto& f : plan_.forget) {
+      owned_.enrolments.erase(f.key);
+      Persist(db_.DeleteEnrolment(f.key));
+    }
+    Persist(db_.Commit());
+    Progress(plan_.forget.size());
+  }
+
+  plan::Plan& plan_;
+  moodle::Client& client_;
+  state::StateDb& db_;
+  model::Ownership& owned_;
+  const ApplyContext& ctx_;
+  ApplyResult result_;
+  std::size_t done_ = 0, total_ = 0;
+};
+
+}  // namespace
+
+ApplyResult Apply(plan::Plan& plan, moodle::Client& client, state::StateDb& db, model::Ownership& owned,
+                  const ApplyContext& ctx) {
+  return Executor(plan, client, db, owned, ctx).Run();
+}
+
+}  // namespace enrolsync::sync

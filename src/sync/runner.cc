@@ -1,0 +1,256 @@
+#include "sync/runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <set>
+
+#include "state/state_db.h"
+#include "sync/desired.h"
+#include "util/secrets.h"
+#include "util/strings.h"
+
+namespace enrolsync::sync {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Moodle has no web-service function that lists roles; these are the
+// standard roles every Moodle site ships with.
+std::vector<model::Role> StandardRoles() {
+  return {{1, "manager"}, {2, "coursecreator"}, {3, "editingteacher"}, {4, "teacher"},
+          {5, "student"}, {6, "guest"},         {7, "user"},           {8, "frontpage"}};
+}
+
+const char* UserField(plan::LocalUserField f) {
+  switch (f) {
+    case plan::LocalUserField::kId: return "id";
+    case plan::LocalUserField::kIdnumber: return "idnumber";
+    case plan::LocalUserField::kEmail: return "email";
+    case plan::LocalUserField::kUsername: return "username";
+  }
+  return "email";
+}
+
+class Runner {
+ public:
+  Runner(const config::Config& cfg, const RunOptions& opt) : cfg_(cfg), opt_(opt) {}
+
+  RunReport Run() {
+    long long now = static_cast<long long>(std::time(nullptr));
+    auto lock = state::RunLock::Acquire(cfg_.state_dir);
+    if (!lock) return Error(lock.error().message);
+    auto db = state::StateDb::Open(cfg_.state_dir);
+    if (!db) return Error(db.error().message);
+    db_ = std::move(*db);
+    auto run_id = db_->BeginRun(opt_.trigger, opt_.apply ? "sync" : "plan", now);
+    if (run_id) report_.run_id = *run_id;
+
+    Execute(now);
+
+    report_.calls = client_ ? client_->Stats() : decltype(report_.calls){};
+    report_.write_calls = client_ ? client_->WriteCalls() : 0;
+    if (run_id) {
+      (void)db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code,
+                           SummaryLine());
+    }
+    return std::move(report_);
+  }
+
+ private:
+  RunReport Error(const std::string& message) {
+    report_.exit_code = kExitError;
+    report_.error = Redact(message);
+    return std::move(report_);
+  }
+  void SetError(const std::string& message) {
+    report_.exit_code = kExitError;
+    report_.error = Redact(message);
+  }
+  void Warn(const std::string& w) {
+    report_.warnings.push_back(w);
+    if (opt_.trace) opt_.trace("warning: " + w);
+  }
+  std::string SummaryLine() const {
+    const auto& s = report_.plan.summary;
+    return "create=" + std::to_string(s.courses_create) + " enrol=" + std::to_string(s.enrol) +
+           " unsuspend=" + std::to_string(s.unsuspend) + " suspend=" + std::to_string(s.suspend) +
+           " unenrol=" + std::to_string(s.unenrol) + " role_assign=" + std::to_string(s.role_assign) +
+           " role_unassign=" + std::to_string(s.role_unassign) + " problems=" +
+           std::to_string(report_.plan.problems.size());
+  }
+
+  void Execute(long long now) {
+    // 1. Sources. Unreadable -> stop before touching Moodle.
+    auto t0 = Clock::now();
+    auto source = sources::OpenSource(cfg_.source);
+    if (!source) return SetError(source.error().message);
+    auto desired = ReadDesired(**source, cfg_);
+    if (!desired) return SetError(desired.error().message);
+    report_.timings.sources = Since(t0);
+    plan::Policy policy = cfg_.policy;
+    policy.allow_removals = opt_.allow_removals;
+    if (desired->enrolments.empty())
+      policy.block_removals.push_back("the enrolment table '" + cfg_.enrolments.table + "' returned 0 rows");
+    if (cfg_.courses.enabled && desired->courses.empty())
+      policy.block_removals.push_back("the course table '" + cfg_.courses.table + "' returned 0 rows");
+
+    // 2. Moodle: one call each for site info and courses, batched user lookups.
+    auto t1 = Clock::now();
+    client_ = opt_.transport_factory
+                  ? std::make_unique<moodle::Client>(cfg_.moodle, opt_.transport_factory(cfg_.moodle))
+                  : std::make_unique<moodle::Client>(cfg_.moodle);
+    auto site = client_->GetSiteInfo();
+    if (!site) return SetError(site.error().message);
+    model::MoodleSnapshot snap;
+    snap.roles = StandardRoles();
+    if (cfg_.courses.enabled) {
+      auto cats = client_->GetCategories();
+      if (!cats) return SetError(cats.error().message);
+      snap.categories = std::move(*cats);
+    }
+    auto courses = client_->GetAllCourses();
+    if (!courses) return SetError(courses.error().message);
+    snap.courses = std::move(*courses);
+    auto users = LookupUsers(*desired, policy);
+    if (!users) return SetError(users.error().message);
+    snap.users = std::move(*users);
+    auto owned = db_->LoadOwnership();
+    if (!owned) return SetError(owned.error().message);
+    owned_ = std::move(*owned);
+
+    // 3. Plan against what we believe, then read the courses that plan
+    // touches (plus a rotating few, or all with --verify) and plan again.
+    auto tp = Clock::now();
+    plan::Plan first = plan::BuildPlan(*desired, snap, owned_, policy);
+    double planning = Since(tp);
+    std::vector<model::MoodleId> verify = ChooseVerification(first, snap, now);
+    if (!verify.empty()) {
+      auto read = client_->GetParticipants(verify);
+      std::vector<model::MoodleId> ok;
+      for (auto& [courseid, participants] : read) {
+        if (participants) {
+          snap.verified[courseid] = std::move(*participants);
+          ok.push_back(courseid);
+        } else {
+          snap.read_failed.insert(courseid);
+          policy.block_removals.push_back("reading the participants of course id " + std::to_string(courseid) +
+                                          " failed: " + participants.error().message);
+        }
+      }
+      report_.courses_verified = static_cast<int>(ok.size());
+      if (opt_.apply) (void)db_->MarkVerified(ok, now);
+    }
+    report_.timings.moodle_read = Since(t1) - planning;
+    tp = Clock::now();
+    report_.plan = plan::BuildPlan(*desired, snap, owned_, policy);
+    DropUnverified(snap);
+    report_.timings.planning = planning + Since(tp);
+
+    if (report_.plan.guard_tripped) {
+      report_.exit_code = kExitRemovalGuard;
+      return;
+    }
+    if (!opt_.apply) {
+      report_.exit_code = kExitOk;
+      return;
+    }
+
+    // 4. Apply.
+    auto ta = Clock::now();
+    ApplyContext ctx;
+    ctx.courses = &cfg_.courses;
+    ctx.now = now;
+    ctx.trace = opt_.trace;
+    ctx.progress = opt_.progress;
+    report_.apply = Apply(report_.plan, *client_, *db_, owned_, ctx);
+    report_.applied = true;
+    report_.timings.apply = Since(ta);
+    if (report_.apply.message_not_sent)
+      Warn(std::to_string(report_.apply.message_not_sent) +
+           " enrolment change(s) were committed but Moodle could not send the course welcome message. Switch "
+           "\"Send course welcome message\" off in the manual enrolment plugin before syncing.");
+    if (!report_.apply.failures.empty() || report_.apply.state_error) report_.exit_code = kExitPartial;
+  }
+
+  Result<std::vector<model::User>> LookupUsers(const model::DesiredState& d, const plan::Policy& policy) {
+    std::set<std::string> values;
+    for (const auto& r : d.enrolments) {
+      std::string v = Trim(r.user);
+      if (v.empty()) continue;
+      values.insert(r.user);
+      // Moodle's email lookup is case-sensitive: also ask for the lower-case
+      // form, which is how most directories store it.
+      if (policy.local_user_field == plan::LocalUserField::kEmail) values.insert(ToLower(r.user));
+    }
+    if (values.empty()) return std::vector<model::User>{};
+    return client_->GetUsersByField(UserField(policy.local_user_field), {values.begin(), values.end()});
+  }
+
+  // Courses the first plan touches, plus the least recently verified
+  // courses we manage (up to verify_courses_per_run; all with --verify).
+  std::vector<model::MoodleId> ChooseVerification(const plan::Plan& first, const model::MoodleSnapshot& snap, long long now) {
+    std::set<model::MoodleId> chosen(first.touched_courses.begin(), first.touched_courses.end());
+    std::set<model::MoodleId> managed;
+    std::set<model::MoodleId> existing;
+    for (const auto& c : snap.courses) existing.insert(c.id);
+    for (const auto& [key, _] : owned_.enrolments)
+      if (existing.count(key.courseid)) managed.insert(key.courseid);
+    if (opt_.verify_all) {
+      chosen.insert(managed.begin(), managed.end());
+    } else {
+      auto last = db_->LastVerified();
+      std::vector<std::pair<long long, model::MoodleId>> order;
+      for (auto c : managed) {
+        long long t = 0;
+        if (last)
+          if (auto it = last->find(c); it != last->end()) t = it->second;
+        order.emplace_back(t, c);
+      }
+      std::sort(order.begin(), order.end());
+      // The oldest `verify_courses_per_run` courses are read every run, and
+      // any course not read for verify_max_age_days is read regardless.
+      int budget = cfg_.state.verify_courses_per_run;
+      long long max_age = static_cast<long long>(cfg_.state.verify_max_age_days) * 86400;
+      for (const auto& [t, c] : order) {
+        if (chosen.count(c)) continue;
+        if (budget > 0) {
+          chosen.insert(c);
+          --budget;
+        } else if (now - t > max_age) {
+          chosen.insert(c);
+        }
+      }
+    }
+    return {chosen.begin(), chosen.end()};
+  }
+
+  // Items in courses whose participants could not be read are not applied.
+  void DropUnverified(const model::MoodleSnapshot& snap) {
+    if (snap.read_failed.empty()) return;
+    auto& items = report_.plan.items;
+    std::vector<plan::PlanItem> kept;
+    for (auto& i : items) {
+      if (i.courseid && snap.read_failed.count(i.courseid)) continue;
+      kept.push_back(std::move(i));
+    }
+    items = std::move(kept);
+    report_.plan.summary = plan::Summarize(report_.plan.items);
+    report_.plan.problems.push_back(plan::Problem{"", 0, {}, "changes in courses whose participants could not be read were not applied", false});
+  }
+
+  const config::Config& cfg_;
+  const RunOptions& opt_;
+  std::unique_ptr<state::StateDb> db_;
+  std::unique_ptr<moodle::Client> client_;
+  model::Ownership owned_;
+  RunReport report_;
+};
+
+}  // namespace
+
+RunReport RunOnce(const config::Config& cfg, const RunOptions& options) { return Runner(cfg, options).Run(); }
+
+}  // namespace enrolsync::sync

@@ -1,0 +1,64 @@
+// One run of enrolsync: read sources -> read Moodle -> plan -> (apply).
+// The CLI's `plan` and `sync` are thin wrappers around RunOnce().
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "moodle/client.h"
+#include "plan/plan.h"
+#include "sync/executor.h"
+
+namespace enrolsync::sync {
+
+// Exit codes, the same for every command (README "Exit codes").
+enum ExitCode : int {
+  kExitOk = 0,              // success; with --detailed-exitcode: no changes
+  kExitError = 1,           // the run failed before changing anything it should not
+  kExitChanges = 2,         // --detailed-exitcode: the plan has changes
+  kExitRemovalGuard = 3,    // removals over [safety] max_removals: nothing applied
+  kExitPartial = 4,         // applied, but some items failed
+  kExitUsage = 64,          // bad command line
+  kExitConfig = 78,         // broken config file
+};
+
+struct RunOptions {
+  bool apply = false;         // sync (true) or plan (false)
+  bool verify_all = false;    // --verify: read every course's participants
+  long long allow_removals = -1;  // --allow-removals N
+  std::string trigger = "manual";
+  // Moodle-style trace lines (sync -v) and warnings; may be empty.
+  std::function<void(const std::string&)> trace;
+  moodle::Progress progress;
+  // Replaces the HTTP transport (tests only).
+  std::function<std::unique_ptr<moodle::Transport>(const moodle::ClientOptions&)> transport_factory;
+};
+
+struct Timings {
+  double sources = 0;      // reading the MIS
+  double moodle_read = 0;  // site info, courses, users, participants
+  double planning = 0;
+  double apply = 0;
+};
+
+struct RunReport {
+  plan::Plan plan;
+  bool applied = false;
+  ApplyResult apply;
+  Timings timings;
+  std::map<std::string, moodle::FunctionStats> calls;
+  int write_calls = 0;
+  int courses_verified = 0;
+  std::vector<std::string> warnings;  // e.g. the welcome-message trap
+  std::string error;                  // set when exit_code is kExitError
+  int exit_code = kExitOk;
+  long long run_id = 0;
+};
+
+// Never throws. On kExitError `error` says why (no secret in it).
+RunReport RunOnce(const config::Config& cfg, const RunOptions& options);
+
+}  // namespace enrolsync::sync
