@@ -14,6 +14,7 @@
 // - A connection is used by one thread at a time.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,7 +49,14 @@ class SqlConnection {
   virtual std::string Placeholder(int index) const = 0;
 
   // Runs `sql` with `params` bound in order and returns every row.
-  virtual Result<SqlResult> Query(std::string_view sql, const std::vector<SqlValue>& params) = 0;
+  virtual Result<SqlResult> Query(std::string_view sql, const std::vector<SqlValue>& params) {
+    return QueryFirst(sql, params, static_cast<std::size_t>(-1));
+  }
+
+  // Like Query, but stops fetching after `max_rows` rows (no LIMIT syntax
+  // needed, so it works the same on every back end). Used for samples.
+  virtual Result<SqlResult> QueryFirst(std::string_view sql, const std::vector<SqlValue>& params,
+                                       std::size_t max_rows) = 0;
 
   // Column names of `table` (a table or a view), in table order, looked up
   // with bound parameters. kNotFound if the table does not exist.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/result.h"
@@ -37,6 +38,11 @@ struct School {
   std::vector<Person> people;             // pupils then staff
   std::vector<CourseViewRow> course_view; // one per set, ordered by set code
   std::vector<EnrolViewRow> enrol_view;   // ordered by set code, email, role
+  // The Moodle course categories the view's intCategoryID refers to, as
+  // (id, name), ids ascending and contiguous from 2: on a fresh Moodle (where
+  // "Category 1" is id 1) creating them in this order gives exactly these ids.
+  // Category 999 (Careers) is deliberately not among them.
+  std::vector<std::pair<int, std::string>> categories;
   // The raw iSAMS tables, as SQL statements in a portable subset (CREATE
   // TABLE + INSERT). Views are created per back end.
   std::vector<std::string> table_ddl;
@@ -51,7 +57,9 @@ Status WriteSqlite(const School& school, const std::string& path);
 // names ("VwMoodleCourseData"), in one transaction.
 std::string PostgresScript(const School& school);
 // VwMoodleCourseData.csv and VwMoodleEnrolData.csv (RFC 4180, UTF-8, header
-// row) plus users.csv (username,firstname,lastname,email,idnumber).
+// row of the view's column names, NULL as an empty field) plus users.csv
+// (username,firstname,lastname,email,idnumber) and categories.csv (id,name).
+// The directory is created if missing; the four files are replaced.
 Status WriteCsv(const School& school, const std::string& directory);
 
 }  // namespace enrolsync::schoolgen

@@ -1,0 +1,584 @@
+#include "moodle/client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <set>
+#include <span>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "moodle/wire.h"
+#include "util/secrets.h"
+
+namespace enrolsync::moodle {
+
+using nlohmann::json;
+
+namespace {
+
+bool IsWriteFunction(std::string_view fn) {
+  for (std::string_view verb : {"_create_", "_update_", "_delete_", "_enrol_users", "_unenrol_users",
+                                "_assign_roles", "_unassign_roles", "_add_", "_remove_"}) {
+    if (fn.find(verb) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+// Errors that say nothing about the items of a batch: bisecting would only
+// multiply calls that fail the same way.
+bool IsWholeCallError(const Error& e) {
+  static const std::set<std::string> kCodes = {
+      "accessexception",   "servicenotavailable", "sitemaintenance", "forbiddenwsuser",
+      "usernotallowed",    "wsaccessuserdeleted", "wsaccessusersuspended", "wsaccessusernologin",
+      "invalidtoken",      "codingerror",         "requireloginerror", "nopermissions"};
+  return kCodes.count(e.moodle_errorcode) > 0;
+}
+
+std::string I(std::size_t i) { return std::to_string(i); }
+std::string N(long long v) { return std::to_string(v); }
+
+// Runs task(0..n-1) on up to `concurrency` threads; calls done(i) on the
+// calling thread as tasks finish (for progress reports).
+void RunPool(std::size_t n, int concurrency, const std::function<void(std::size_t)>& task,
+             const std::function<void(std::size_t)>& done) {
+  if (n == 0) return;
+  const std::size_t workers = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, concurrency)));
+  if (workers == 1) {
+    for (std::size_t i = 0; i < n; ++i) {
+      task(i);
+      if (done) done(i);
+    }
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::size_t> finished;
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  for (std::size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      for (;;) {
+        std::size_t i = next.fetch_add(1);
+        if (i >= n) return;
+        task(i);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          finished.push_back(i);
+        }
+        cv.notify_one();
+      }
+    });
+  }
+  for (std::size_t seen = 0; seen < n;) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return !finished.empty(); });
+    std::deque<std::size_t> batch;
+    batch.swap(finished);
+    lock.unlock();
+    for (std::size_t i : batch) {
+      ++seen;
+      if (done) done(i);
+    }
+  }
+  for (auto& t : threads) t.join();
+}
+
+// One write operation: how to flatten an item, how many form variables it
+// takes, and how to read the ids out of a successful response.
+struct WriteJob {
+  std::string function;
+  std::size_t count = 0;
+  std::function<std::size_t(std::size_t item)> vars;
+  std::function<void(std::size_t item, std::size_t pos, FormFields& out)> add;
+  // Fills ids for the items of a successful batch (optional: void writes).
+  std::function<Status(const json& doc, std::span<const std::size_t> items, std::vector<MoodleId>& ids)> parse;
+};
+
+}  // namespace
+
+struct Client::Impl {
+  ClientOptions opts;
+  std::unique_ptr<Transport> transport;
+
+  mutable std::mutex mu;  // guards stats, write_calls, rng
+  std::map<std::string, FunctionStats> stats;
+  int write_calls = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  struct Reply {
+    std::string body;
+    json doc;
+  };
+
+  void Record(const std::string& fn, double seconds, bool failed) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& s = stats[fn];
+    ++s.calls;
+    if (failed) ++s.failed;
+    s.seconds += seconds;
+    if (IsWriteFunction(fn)) ++write_calls;
+  }
+
+  std::chrono::milliseconds Backoff(int attempt) {
+    const double base = static_cast<double>(opts.retry_base.count()) * std::pow(2.0, std::min(attempt, 16));
+    const double capped = std::min(base, 60'000.0);
+    std::lock_guard<std::mutex> lock(mu);
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);  // "equal jitter"
+    return std::chrono::milliseconds(static_cast<long long>(capped * jitter(rng)));
+  }
+
+  // One web-service call with retries of transient failures only. A Moodle
+  // exception is never retried: the call may have done something, and the
+  // answer would not change.
+  Result<Reply> Exchange(std::string_view function, const FormFields& params) {
+    const std::string fn(function);
+    for (int attempt = 0;; ++attempt) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Result<Reply> out;
+      try {
+        Result<std::string> raw = transport->Post(function, params);
+        if (!raw) {
+          out = Fail(raw.error());
+        } else {
+          auto doc = wire::ParseResponse(function, *raw);
+          if (doc) {
+            out = Reply{std::move(*raw), std::move(*doc)};
+          } else {
+            out = Fail(doc.error());
+          }
+        }
+      } catch (const std::exception& ex) {
+        out = Fail(ErrorCode::kInternal, fn + ": unexpected exception: " + ex.what());
+      }
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      Record(fn, secs, !out.has_value());
+      if (out) return out;
+      Error e = std::move(out.error());
+      e.message = Redact(e.message);
+      e.moodle_errorcode = Redact(e.moodle_errorcode);
+      e.moodle_exception = Redact(e.moodle_exception);
+      if (e.message.rfind(fn, 0) != 0) e.message = fn + ": " + e.message;
+      if (e.code == ErrorCode::kTransient) {
+        if (attempt < opts.max_retries) {
+          std::this_thread::sleep_for(Backoff(attempt));
+          continue;
+        }
+        if (attempt > 0) e.message += " (gave up after " + std::to_string(attempt + 1) + " attempts)";
+      }
+      return Fail(std::move(e));
+    }
+  }
+
+  Result<json> CallJson(std::string_view function, const FormFields& params) {
+    auto r = Exchange(function, params);
+    if (!r) return Fail(r.error());
+    return std::move(r->doc);
+  }
+
+  int VarBudget(int fixed) const {
+    return std::max(1, opts.max_input_vars - wire::kFixedVars - wire::kReserveVars - fixed);
+  }
+
+  // Sends items (a contiguous run of one batch); on a Moodle error that is
+  // about an item, bisects until each bad item stands alone.
+  void RunBatch(const WriteJob& job, std::span<const std::size_t> items, std::vector<Result<MoodleId>>& out) {
+    FormFields fields;
+    for (std::size_t pos = 0; pos < items.size(); ++pos) job.add(items[pos], pos, fields);
+    auto r = CallJson(job.function, fields);
+    if (r) {
+      std::vector<MoodleId> ids(items.size(), 0);
+      Status parsed = Ok();
+      if (job.parse) {
+        try {
+          parsed = job.parse(*r, items, ids);
+        } catch (const std::exception& ex) {
+          parsed = Fail(ErrorCode::kIo, job.function + ": unexpected response shape: " + ex.what());
+        }
+      }
+      for (std::size_t pos = 0; pos < items.size(); ++pos) {
+        if (parsed && ids[pos] >= 0) {
+          out[items[pos]] = ids[pos];
+        } else {
+          out[items[pos]] = Fail(parsed ? Error{ErrorCode::kIo,
+                                                job.function + ": the call succeeded but its answer does not "
+                                                               "list this item",
+                                                {}, {}}
+                                        : parsed.error());
+        }
+      }
+      return;
+    }
+    const Error& e = r.error();
+    const bool bisect = e.code == ErrorCode::kMoodle && e.moodle_errorcode != kMessageNotSent &&
+                        items.size() > 1 && !IsWholeCallError(e);
+    if (bisect) {
+      const std::size_t half = items.size() / 2;
+      RunBatch(job, items.first(half), out);
+      RunBatch(job, items.subspan(half), out);
+      return;
+    }
+    for (std::size_t item : items) out[item] = Fail(e);
+  }
+
+  std::vector<Result<MoodleId>> RunWrites(const WriteJob& job, const Progress& progress) {
+    std::vector<Result<MoodleId>> out(job.count, Fail(ErrorCode::kInternal, job.function + ": not sent"));
+    // Plan batches in input order: at most max_batch_rows rows and fewer form
+    // variables than max_input_vars (PHP silently drops the rest).
+    const std::size_t budget = static_cast<std::size_t>(VarBudget(0));
+    const std::size_t max_rows = static_cast<std::size_t>(std::max(1, opts.max_batch_rows));
+    std::vector<std::size_t> order(job.count);
+    std::vector<std::pair<std::size_t, std::size_t>> batches;  // [begin, end) into order
+    std::size_t begin = 0, vars = 0;
+    for (std::size_t i = 0; i < job.count; ++i) {
+      order[i] = i;
+      const std::size_t v = job.vars(i);
+      if (v > budget) {
+        out[i] = Fail(ErrorCode::kInvalidArgument,
+                      job.function + ": item " + I(i) + " needs " + I(v) + " form fields, more than max_input_vars (" +
+                          std::to_string(opts.max_input_vars) + ") allows");
+        if (i > begin) batches.emplace_back(begin, i);
+        begin = i + 1;
+        vars = 0;
+        continue;
+      }
+      if (i > begin && (i - begin >= max_rows || vars + v > budget)) {
+        batches.emplace_back(begin, i);
+        begin = i;
+        vars = 0;
+      }
+      vars += v;
+    }
+    if (job.count > begin) batches.emplace_back(begin, job.count);
+
+    std::size_t done = job.count;
+    for (auto [b, e] : batches) done -= e - b;  // oversized items are already "done"
+    if (progress && done > 0) progress(done, job.count);
+    RunPool(
+        batches.size(), opts.concurrency,
+        [&](std::size_t k) {
+          auto [b, e] = batches[k];
+          RunBatch(job, std::span<const std::size_t>(order).subspan(b, e - b), out);
+        },
+        [&](std::size_t k) {
+          done += batches[k].second - batches[k].first;
+          if (progress) progress(done, job.count);
+        });
+    return out;
+  }
+
+  static std::vector<Status> ToStatus(std::vector<Result<MoodleId>> in) {
+    std::vector<Status> out;
+    out.reserve(in.size());
+    for (auto& r : in) {
+      if (r) {
+        out.emplace_back();
+      } else {
+        out.emplace_back(Fail(std::move(r.error())));
+      }
+    }
+    return out;
+  }
+
+  Result<model::Participants> ReadParticipants(MoodleId courseid) {
+    FormFields all = {{"courseid", N(courseid)},
+                      {"options[0][name]", "userfields"},
+                      {"options[0][value]", "id,roles"}};
+    FormFields active = {{"courseid", N(courseid)},
+                         {"options[0][name]", "onlyactive"},
+                         {"options[0][value]", "1"},
+                         {"options[1][name]", "userfields"},
+                         {"options[1][value]", "id"}};
+    const std::string fn = "core_enrol_get_enrolled_users";
+    auto a = CallJson(fn, all);
+    if (!a) return Fail(a.error().Wrap("course " + N(courseid)));
+    auto b = CallJson(fn, active);
+    if (!b) return Fail(b.error().Wrap("course " + N(courseid)));
+    if (!a->is_array() || !b->is_array()) {
+      return Fail(ErrorCode::kIo, "course " + N(courseid) + ": " + fn + ": expected a list of users, got " +
+                                      (a->is_array() ? b : a)->dump().substr(0, 200));
+    }
+    std::set<MoodleId> active_ids;
+    for (const auto& u : *b) active_ids.insert(wire::JId(u, "id"));
+    model::Participants out;
+    for (const auto& u : *a) {
+      MoodleId id = wire::JId(u, "id");
+      if (id <= 0) continue;
+      auto& p = out[id];
+      p.userid = id;
+      p.active = active_ids.count(id) > 0;
+      if (u.contains("roles") && u["roles"].is_array()) {
+        for (const auto& role : u["roles"]) {
+          MoodleId rid = wire::JId(role, "roleid");
+          if (rid > 0) p.roles.insert(rid);  // a user enrolled twice lists roles twice
+        }
+      }
+    }
+    // Enrolled between the two calls: known active, roles unknown until next run.
+    for (MoodleId id : active_ids) {
+      if (id > 0 && !out.count(id)) out[id] = model::Participant{id, true, {}};
+    }
+    return out;
+  }
+};
+
+Client::Client(ClientOptions options) : Client(options, MakeHttpTransport(options)) {}
+
+Client::Client(ClientOptions options, std::unique_ptr<Transport> transport) : impl_(std::make_unique<Impl>()) {
+  RegisterSecret(options.token);
+  if (options.concurrency < 1) options.concurrency = 1;
+  if (options.max_retries < 0) options.max_retries = 0;
+  impl_->opts = std::move(options);
+  impl_->transport = std::move(transport);
+}
+
+Client::~Client() = default;
+
+Result<std::string> Client::Call(std::string_view function, const FormFields& params) {
+  auto r = impl_->Exchange(function, params);
+  if (!r) return Fail(r.error());
+  return std::move(r->body);
+}
+
+Result<SiteInfo> Client::GetSiteInfo() {
+  const std::string fn = "core_webservice_get_site_info";
+  auto r = impl_->CallJson(fn, {});
+  if (!r) return Fail(r.error());
+  const json& d = *r;
+  if (!d.is_object()) return Fail(ErrorCode::kIo, fn + ": expected an object, got " + d.dump().substr(0, 200));
+  SiteInfo info;
+  info.sitename = wire::JStr(d, "sitename");
+  info.release = wire::JStr(d, "release");
+  info.version = wire::JStr(d, "version");
+  info.userid = wire::JId(d, "userid");
+  info.username = wire::JStr(d, "username");
+  if (d.contains("functions") && d["functions"].is_array()) {
+    for (const auto& f : d["functions"]) info.functions.push_back(wire::JStr(f, "name"));
+  }
+  return info;
+}
+
+Result<std::vector<model::Category>> Client::GetCategories() {
+  const std::string fn = "core_course_get_categories";
+  auto r = impl_->CallJson(fn, {});
+  if (!r) return Fail(r.error());
+  if (!r->is_array()) return Fail(ErrorCode::kIo, fn + ": expected a list, got " + r->dump().substr(0, 200));
+  std::vector<model::Category> out;
+  for (const auto& c : *r) {
+    out.push_back(model::Category{wire::JId(c, "id"), wire::JStr(c, "name"), wire::JStr(c, "idnumber")});
+  }
+  return out;
+}
+
+Result<std::vector<model::Course>> Client::GetAllCourses() {
+  const std::string fn = "core_course_get_courses_by_field";
+  auto r = impl_->CallJson(fn, {});
+  if (!r) return Fail(r.error());
+  if (!r->is_object() || !r->contains("courses") || !(*r)["courses"].is_array()) {
+    return Fail(ErrorCode::kIo, fn + ": expected {\"courses\":[…]}, got " + r->dump().substr(0, 200));
+  }
+  std::vector<model::Course> out;
+  for (const auto& c : (*r)["courses"]) {
+    model::Course course;
+    course.id = wire::JId(c, "id");
+    if (course.id == 1 || wire::JStr(c, "format") == "site") continue;  // the front page
+    course.fullname = wire::JStr(c, "fullname");
+    course.shortname = wire::JStr(c, "shortname");
+    course.idnumber = wire::JStr(c, "idnumber");
+    course.categoryid = wire::JId(c, "categoryid");
+    course.visible = wire::JBool(c, "visible", true);
+    out.push_back(std::move(course));
+  }
+  return out;
+}
+
+Result<std::vector<model::User>> Client::GetUsersByField(const std::string& field,
+                                                         const std::vector<std::string>& values) {
+  const std::string fn = "core_user_get_users_by_field";
+  std::vector<std::string> unique;
+  {
+    std::set<std::string> seen;
+    for (const auto& v : values) {
+      if (seen.insert(v).second) unique.push_back(v);
+    }
+  }
+  const std::size_t per_call =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, impl_->opts.max_batch_rows)),
+                            static_cast<std::size_t>(impl_->VarBudget(/*field=*/1)));
+  const std::size_t calls = (unique.size() + per_call - 1) / per_call;
+  std::vector<Result<std::vector<model::User>>> parts(calls, std::vector<model::User>{});
+  RunPool(
+      calls, impl_->opts.concurrency,
+      [&](std::size_t k) {
+        FormFields f = {{"field", field}};
+        const std::size_t b = k * per_call, e = std::min(unique.size(), b + per_call);
+        for (std::size_t i = b; i < e; ++i) f.emplace_back("values[" + I(i - b) + "]", unique[i]);
+        auto r = impl_->CallJson(fn, f);
+        if (!r) {
+          parts[k] = Fail(r.error());
+          return;
+        }
+        if (!r->is_array()) {
+          parts[k] = Fail(ErrorCode::kIo, fn + ": expected a list of users, got " + r->dump().substr(0, 200));
+          return;
+        }
+        std::vector<model::User> users;
+        for (const auto& u : *r) {
+          model::User user;
+          user.id = wire::JId(u, "id");
+          user.username = wire::JStr(u, "username");
+          user.email = wire::JStr(u, "email");
+          user.idnumber = wire::JStr(u, "idnumber");
+          user.auth = wire::JStr(u, "auth");
+          user.suspended = wire::JBool(u, "suspended", false);
+          users.push_back(std::move(user));
+        }
+        parts[k] = std::move(users);
+      },
+      {});
+  std::vector<model::User> out;
+  std::set<MoodleId> seen;
+  for (auto& p : parts) {
+    if (!p) return Fail(p.error());
+    for (auto& u : *p) {
+      if (seen.insert(u.id).second) out.push_back(std::move(u));
+    }
+  }
+  return out;
+}
+
+std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const std::vector<MoodleId>& courseids,
+                                                                        const Progress& progress) {
+  std::vector<MoodleId> ids;
+  {
+    std::set<MoodleId> seen;
+    for (MoodleId id : courseids) {
+      if (seen.insert(id).second) ids.push_back(id);
+    }
+  }
+  std::vector<Result<model::Participants>> results(ids.size(), model::Participants{});
+  std::size_t done = 0;
+  RunPool(
+      ids.size(), impl_->opts.concurrency, [&](std::size_t k) { results[k] = impl_->ReadParticipants(ids[k]); },
+      [&](std::size_t) {
+        ++done;
+        if (progress) progress(done, ids.size());
+      });
+  std::map<MoodleId, Result<model::Participants>> out;
+  for (std::size_t k = 0; k < ids.size(); ++k) out.emplace(ids[k], std::move(results[k]));
+  return out;
+}
+
+std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>& courses, const Progress& progress) {
+  WriteJob job;
+  job.function = "core_course_create_courses";
+  job.count = courses.size();
+  job.vars = [&](std::size_t i) { return 4 + courses[i].fields.size() + 2 * courses[i].format_options.size(); };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
+    const NewCourse& c = courses[i];
+    const std::string p = "courses[" + I(pos) + "]";
+    f.emplace_back(p + "[fullname]", c.fullname);
+    f.emplace_back(p + "[shortname]", c.shortname);
+    f.emplace_back(p + "[categoryid]", N(c.categoryid));
+    f.emplace_back(p + "[idnumber]", c.idnumber);
+    for (const auto& [k, v] : c.fields) f.emplace_back(p + "[" + k + "]", v);
+    for (std::size_t j = 0; j < c.format_options.size(); ++j) {
+      f.emplace_back(p + "[courseformatoptions][" + I(j) + "][name]", c.format_options[j].first);
+      f.emplace_back(p + "[courseformatoptions][" + I(j) + "][value]", c.format_options[j].second);
+    }
+  };
+  job.parse = [&](const json& doc, std::span<const std::size_t> items, std::vector<MoodleId>& ids) -> Status {
+    if (!doc.is_array()) {
+      return Fail(ErrorCode::kIo, job.function + ": courses were sent but the answer is not a list: " +
+                                      doc.dump().substr(0, 200));
+    }
+    // Moodle answers in request order; match by shortname to be sure.
+    std::map<std::string, MoodleId> by_shortname;
+    for (const auto& c : doc) by_shortname[wire::JStr(c, "shortname")] = wire::JId(c, "id");
+    for (std::size_t pos = 0; pos < items.size(); ++pos) {
+      auto it = by_shortname.find(courses[items[pos]].shortname);
+      ids[pos] = it != by_shortname.end() && it->second > 0 ? it->second : -1;
+    }
+    return Ok();
+  };
+  return impl_->RunWrites(job, progress);
+}
+
+std::vector<Status> Client::EnrolUsers(const std::vector<ManualEnrolment>& enrolments, const Progress& progress) {
+  WriteJob job;
+  job.function = "enrol_manual_enrol_users";
+  job.count = enrolments.size();
+  job.vars = [](std::size_t) -> std::size_t { return 6; };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
+    const ManualEnrolment& e = enrolments[i];
+    const std::string p = "enrolments[" + I(pos) + "]";
+    f.emplace_back(p + "[roleid]", N(e.roleid));
+    f.emplace_back(p + "[userid]", N(e.userid));
+    f.emplace_back(p + "[courseid]", N(e.courseid));
+    f.emplace_back(p + "[timestart]", "0");
+    f.emplace_back(p + "[timeend]", "0");
+    f.emplace_back(p + "[suspend]", e.suspend ? "1" : "0");
+  };
+  return Impl::ToStatus(impl_->RunWrites(job, progress));
+}
+
+std::vector<Status> Client::UnenrolUsers(const std::vector<CourseUserRef>& users, const Progress& progress) {
+  WriteJob job;
+  job.function = "enrol_manual_unenrol_users";
+  job.count = users.size();
+  job.vars = [](std::size_t) -> std::size_t { return 2; };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
+    const std::string p = "enrolments[" + I(pos) + "]";
+    f.emplace_back(p + "[userid]", N(users[i].userid));
+    f.emplace_back(p + "[courseid]", N(users[i].courseid));
+  };
+  return Impl::ToStatus(impl_->RunWrites(job, progress));
+}
+
+namespace {
+void AddRoleFields(const char* array, const RoleAssignment& a, std::size_t pos, FormFields& f) {
+  const std::string p = std::string(array) + "[" + I(pos) + "]";
+  f.emplace_back(p + "[roleid]", N(a.roleid));
+  f.emplace_back(p + "[userid]", N(a.userid));
+  f.emplace_back(p + "[contextlevel]", "course");
+  f.emplace_back(p + "[instanceid]", N(a.courseid));
+}
+}  // namespace
+
+std::vector<Status> Client::AssignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress) {
+  WriteJob job;
+  job.function = "core_role_assign_roles";
+  job.count = assignments.size();
+  job.vars = [](std::size_t) -> std::size_t { return 4; };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) { AddRoleFields("assignments", assignments[i], pos, f); };
+  return Impl::ToStatus(impl_->RunWrites(job, progress));
+}
+
+std::vector<Status> Client::UnassignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress) {
+  WriteJob job;
+  job.function = "core_role_unassign_roles";
+  job.count = assignments.size();
+  job.vars = [](std::size_t) -> std::size_t { return 4; };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
+    AddRoleFields("unassignments", assignments[i], pos, f);
+  };
+  return Impl::ToStatus(impl_->RunWrites(job, progress));
+}
+
+std::map<std::string, FunctionStats> Client::Stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
+
+int Client::WriteCalls() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->write_calls;
+}
+
+}  // namespace enrolsync::moodle

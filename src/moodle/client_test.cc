@@ -1,0 +1,553 @@
+// Client behaviour against a real httplib::Server on 127.0.0.1 that answers
+// with bodies from ../shared/moodle/transcripts: error classification,
+// batching under max_input_vars, bisection, bounded concurrency, parsing.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "moodle/client.h"
+#include "moodle/testing/fake_moodle.h"
+#include "moodle/testing/transcripts.h"
+#include "util/strings.h"
+
+namespace enrolsync::moodle {
+namespace {
+
+using testing::FakeMoodle;
+using testing::FieldValue;
+using testing::Reply;
+using testing::ResponseOf;
+using testing::SeenRequest;
+
+constexpr const char* kToken = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+ClientOptions Options(const FakeMoodle& server) {
+  ClientOptions o;
+  o.url = server.url();
+  o.token = kToken;
+  o.timeout = std::chrono::seconds(5);
+  o.retry_base = std::chrono::milliseconds(5);
+  return o;
+}
+
+// userids of every enrolments[i][userid] in a request.
+std::vector<long long> UserIds(const SeenRequest& r) {
+  std::vector<long long> out;
+  for (const auto& [k, v] : r.fields) {
+    if (k.size() > 8 && k.compare(k.size() - 8, 8, "[userid]") == 0) out.push_back(std::stoll(v));
+  }
+  return out;
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(std::string(ENROLSYNC_SHARED_MOODLE) + "/transcripts/INDEX.tsv"))
+        << "recorded transcripts missing: " << ENROLSYNC_SHARED_MOODLE;
+  }
+};
+
+TEST_F(ClientTest, MoodleExceptionIsClassifiedByErrorcode) {
+  std::string answer;
+  FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, answer}; });
+  Client client(Options(server));
+  struct Case {
+    const char* transcript;
+    const char* function;
+    const char* errorcode;
+    const char* exception;
+    const char* message;
+  } cases[] = {
+      {"33-core_course_create_courses-dupshortname", "core_course_create_courses", "shortnametaken",
+       "core\\exception\\moodle_exception",
+       "core_course_create_courses: Short name is already used for another course (WS-PARENT-10MA) (shortnametaken)"},
+      {"36-enrol_manual_enrol_users-badrole", "enrol_manual_enrol_users", "wsusercannotassign",
+       "core\\exception\\moodle_exception",
+       "enrol_manual_enrol_users: You don't have the permission to assign this role (999) to this user (896) in "
+       "this course (464). (wsusercannotassign)"},
+      {"35-enrol_manual_enrol_users-nouser", "enrol_manual_enrol_users", "invalidrecordunknown",
+       "dml_missing_record_exception",
+       "enrol_manual_enrol_users: Can't find data record in database. (invalidrecordunknown)"},
+      {"29-core_course_delete_courses-notinservice", "core_course_delete_courses", "accessexception",
+       "webservice_access_exception", "core_course_delete_courses: Access control exception (accessexception)"},
+  };
+  for (const auto& c : cases) {
+    answer = ResponseOf(c.transcript);
+    auto r = client.Call(c.function, {});
+    ASSERT_FALSE(r) << c.transcript;
+    EXPECT_EQ(r.error().code, ErrorCode::kMoodle) << c.transcript;
+    EXPECT_EQ(r.error().moodle_errorcode, c.errorcode);
+    EXPECT_EQ(r.error().moodle_exception, c.exception);
+    EXPECT_EQ(r.error().message, c.message);
+  }
+  // Debugging on: debuginfo (the real reason) is kept, after the message.
+  answer = ResponseOf("59-core_user_create_users-debug-dupusername");
+  auto r = client.Call("core_user_create_users", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kMoodle);
+  EXPECT_EQ(r.error().moodle_errorcode, "invalidparameter");
+  EXPECT_EQ(r.error().message.rfind("core_user_create_users: Invalid parameter value detected (invalidparameter)", 0),
+            0u)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("Username already exists: ws.user1"), std::string::npos);
+
+  // "Message was not sent." is a Moodle error with that exact errorcode.
+  answer = R"({"exception":"core\\exception\\moodle_exception","errorcode":"Message was not sent.","message":"error\/Message was not sent."})";
+  r = client.Call("enrol_manual_enrol_users", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().moodle_errorcode, kMessageNotSent);
+  EXPECT_EQ(r.error().message, "enrol_manual_enrol_users: Message was not sent.");
+}
+
+TEST_F(ClientTest, InvalidTokenIsAuthError) {
+  for (const char* t : {"26-core_webservice_get_site_info-badtoken", "27-core_webservice_get_site_info-emptytoken",
+                        "46-core_webservice_get_site_info-debug-badtoken"}) {
+    const std::string body = ResponseOf(t);
+    FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, body}; });
+    ClientOptions o = Options(server);
+    o.max_retries = 3;
+    Client client(o);
+    auto r = client.GetSiteInfo();
+    ASSERT_FALSE(r) << t;
+    EXPECT_EQ(r.error().code, ErrorCode::kAuth) << t;
+    EXPECT_EQ(r.error().moodle_errorcode, "invalidtoken");
+    EXPECT_NE(r.error().message.find("Invalid token - token not found"), std::string::npos);
+    EXPECT_EQ(server.request_count(), 1u);
+    // Writes fail the same way, once per batch, without bisection.
+    auto st = client.EnrolUsers({{2, 3, 5, false}, {2, 4, 5, false}, {2, 5, 5, false}});
+    for (const auto& s : st) {
+      ASSERT_FALSE(s);
+      EXPECT_EQ(s.error().code, ErrorCode::kAuth);
+    }
+    EXPECT_EQ(server.request_count(), 2u);
+  }
+}
+
+TEST_F(ClientTest, TokenNeverAppearsInErrors) {
+  const std::string token = kToken;
+  const std::string badtoken = ResponseOf("26-core_webservice_get_site_info-badtoken");
+  FakeMoodle server([&](const SeenRequest& r, int) -> Reply {
+    const std::string f = r.function;
+    const std::string echo = FieldValue(r.fields, "wstoken");  // what a careless server would leak
+    if (f == "exception_echo")
+      return {200, R"({"exception":"moodle_exception )" + echo + R"(","errorcode":"code)" + echo +
+                       R"(","message":"bad token )" + echo + R"(","debuginfo":"SELECT * WHERE token = ')" + echo +
+                       R"('"})"};
+    if (f == "invalid_token") return {200, badtoken};
+    if (f == "not_json") return {200, "<html><body>wstoken=" + echo + "&amp;x=1 Fatal error</body></html>"};
+    if (f == "empty") return {200, ""};
+    if (f == "http403") return {403, ""};
+    if (f == "http403_body") return {403, "Forbidden " + echo};
+    if (f == "http404") return {404, "no such page " + echo};
+    if (f == "http503") return {503, "down " + echo};
+    if (f == "slow") return {200, "null", std::chrono::milliseconds(3000)};
+    if (f == "enrol_manual_enrol_users") return {200, ResponseOf("38-enrol_manual_enrol_users-nocourse")};
+    return {200, "null"};
+  });
+  ClientOptions o = Options(server);
+  o.timeout = std::chrono::seconds(1);
+  o.max_retries = 1;
+  Client client(o);
+  std::vector<Error> errors;
+  for (const char* f : {"exception_echo", "invalid_token", "not_json", "empty", "http403", "http403_body", "http404",
+                        "http503", "slow"}) {
+    auto r = client.Call(f, {{"values[0]", token}, {"note", "token " + token}});
+    ASSERT_FALSE(r) << f;
+    errors.push_back(r.error());
+  }
+  for (const auto& s : client.EnrolUsers({{1, 2, 5, false}, {1, 3, 5, false}})) {
+    ASSERT_FALSE(s);
+    errors.push_back(s.error());
+  }
+  // Connection refused.
+  int port;
+  {
+    FakeMoodle gone([](const SeenRequest&, int) { return Reply{200, "null"}; });
+    port = gone.port();
+  }
+  ClientOptions dead = o;
+  dead.url = "http://127.0.0.1:" + std::to_string(port);
+  Client refused(dead);
+  auto r = refused.GetSiteInfo();
+  ASSERT_FALSE(r);
+  errors.push_back(r.error());
+  // A url that carries the token (a misconfiguration) is redacted too.
+  ClientOptions badurl = o;
+  badurl.url = "moodle.school.test/?token=" + token;
+  Client misconfigured(badurl);
+  r = misconfigured.GetSiteInfo();
+  ASSERT_FALSE(r);
+  errors.push_back(r.error());
+
+  ASSERT_EQ(errors.size(), 13u);
+  for (const auto& e : errors) {
+    for (const std::string& s : {e.message, e.moodle_errorcode, e.moodle_exception}) {
+      EXPECT_EQ(s.find(token), std::string::npos) << s;
+      EXPECT_EQ(s.find(token.substr(0, 16)), std::string::npos) << s;
+    }
+    EXPECT_FALSE(e.message.empty());
+  }
+}
+
+TEST_F(ClientTest, MoodleExceptionIsNeverRetried) {
+  const std::string body = ResponseOf("36-enrol_manual_enrol_users-badrole");
+  FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, body}; });
+  ClientOptions o = Options(server);
+  o.max_retries = 5;
+  Client client(o);
+  auto st = client.EnrolUsers({{464, 896, 999, false}});
+  ASSERT_EQ(st.size(), 1u);
+  ASSERT_FALSE(st[0]);
+  EXPECT_EQ(st[0].error().code, ErrorCode::kMoodle);
+  EXPECT_EQ(st[0].error().moodle_errorcode, "wsusercannotassign");
+  EXPECT_EQ(server.request_count(), 1u);
+  auto r = client.Call("enrol_manual_enrol_users", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(server.request_count(), 2u);
+  EXPECT_EQ(client.Stats()["enrol_manual_enrol_users"].failed, 2);
+}
+
+TEST_F(ClientTest, BatchesStayUnderMaxInputVars) {
+  // Behaves like PHP: past max_input_vars variables are dropped and Moodle
+  // answers invalidparameter (transcript 70).
+  const std::string truncated = ResponseOf("70-enrol_manual_enrol_users-batch2000");
+  std::mutex mu;
+  std::multiset<long long> applied;
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    if (r.fields.size() + 1 > 5000) return Reply{200, truncated};  // +1: moodlewsrestformat
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto id : UserIds(r)) applied.insert(id);
+    return Reply{200, "null"};
+  });
+  ClientOptions o = Options(server);
+  o.max_input_vars = 5000;
+  o.max_batch_rows = 100000;  // only max_input_vars limits the batch
+  Client client(o);
+  std::vector<ManualEnrolment> rows;
+  for (int i = 0; i < 2000; ++i) rows.push_back({466, 23 + i, 5, false});
+  auto st = client.EnrolUsers(rows);
+  ASSERT_EQ(st.size(), 2000u);
+  for (const auto& s : st) ASSERT_TRUE(s) << s.error().message;
+  auto reqs = server.requests();
+  EXPECT_EQ(reqs.size(), 3u);  // 831 + 831 + 338 rows of 6 fields
+  for (const auto& r : reqs) EXPECT_LT(r.fields.size() + 1, 5000u);
+  EXPECT_EQ(applied.size(), 2000u);
+  for (int i = 0; i < 2000; ++i) EXPECT_EQ(applied.count(23 + i), 1u);
+
+  // Lookups are sized the same way.
+  FakeMoodle users([&](const SeenRequest& r, int) {
+    if (r.fields.size() + 1 > 300) return Reply{200, truncated};
+    return Reply{200, "[]"};
+  });
+  ClientOptions uo = Options(users);
+  uo.max_input_vars = 300;
+  Client lookup(uo);
+  std::vector<std::string> emails;
+  for (int i = 0; i < 1000; ++i) emails.push_back("u" + std::to_string(i) + "@school.test");
+  auto found = lookup.GetUsersByField("email", emails);
+  ASSERT_TRUE(found) << found.error().message;
+  std::size_t sent = 0;
+  for (const auto& r : users.requests()) {
+    EXPECT_LT(r.fields.size() + 1, 300u);
+    sent += r.fields.size() - 3;  // wstoken, wsfunction, field
+  }
+  EXPECT_EQ(sent, 1000u);
+}
+
+TEST_F(ClientTest, BadItemIsIsolatedByBisectionAndGoodItemsLand) {
+  const std::string reject = ResponseOf("38-enrol_manual_enrol_users-nocourse");
+  std::mutex mu;
+  std::multiset<long long> applied;
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    auto ids = UserIds(r);
+    for (auto id : ids) {
+      if (id == 13 || id == 31) return Reply{200, reject};  // all or nothing
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto id : ids) applied.insert(id);
+    return Reply{200, "null"};
+  });
+  ClientOptions o = Options(server);
+  o.max_batch_rows = 16;
+  o.concurrency = 2;
+  Client client(o);
+  std::vector<ManualEnrolment> rows;
+  for (int i = 1; i <= 40; ++i) rows.push_back({500, i, 5, false});
+  auto st = client.EnrolUsers(rows);
+  ASSERT_EQ(st.size(), 40u);
+  for (int i = 1; i <= 40; ++i) {
+    const auto& s = st[static_cast<std::size_t>(i - 1)];
+    if (i == 13 || i == 31) {
+      ASSERT_FALSE(s) << i;
+      EXPECT_EQ(s.error().code, ErrorCode::kMoodle);
+      EXPECT_EQ(s.error().moodle_errorcode, "invalidparameter");
+    } else {
+      EXPECT_TRUE(s) << i << ": " << s.error().message;
+      EXPECT_EQ(applied.count(i), 1u) << i;
+    }
+  }
+  EXPECT_EQ(applied.size(), 38u);
+  EXPECT_LT(server.request_count(), 40u);  // far fewer calls than one per item
+
+  // Same for course creation: the good courses get their ids.
+  const std::string dup = ResponseOf("33-core_course_create_courses-dupshortname");
+  std::atomic<int> next_id{700};
+  FakeMoodle courses([&](const SeenRequest& r, int) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [k, v] : r.fields) {
+      if (k.find("[shortname]") == std::string::npos) continue;
+      if (v == "DUP") return Reply{200, dup};
+      out.push_back({{"id", next_id++}, {"shortname", v}});
+    }
+    return Reply{200, out.dump()};
+  });
+  Client cc(Options(courses));
+  std::vector<NewCourse> nc(5);
+  for (int i = 0; i < 5; ++i) {
+    nc[static_cast<std::size_t>(i)].fullname = "Course " + std::to_string(i);
+    nc[static_cast<std::size_t>(i)].shortname = i == 2 ? "DUP" : "C" + std::to_string(i);
+    nc[static_cast<std::size_t>(i)].categoryid = 1;
+  }
+  auto ids = cc.CreateCourses(nc);
+  ASSERT_EQ(ids.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    if (i == 2) {
+      ASSERT_FALSE(ids[2]);
+      EXPECT_EQ(ids[2].error().moodle_errorcode, "shortnametaken");
+    } else {
+      ASSERT_TRUE(ids[static_cast<std::size_t>(i)]);
+      EXPECT_GE(*ids[static_cast<std::size_t>(i)], 700);
+    }
+  }
+}
+
+TEST_F(ClientTest, MessageNotSentBatchIsNotResent) {
+  const std::string not_sent =
+      R"({"exception":"core\\exception\\moodle_exception","errorcode":"Message was not sent.","message":"error\/Message was not sent."})";
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    auto ids = UserIds(r);
+    // Committed, but the welcome message failed.
+    if (std::find(ids.begin(), ids.end(), 7) != ids.end()) return Reply{200, not_sent};
+    return Reply{200, "null"};
+  });
+  ClientOptions o = Options(server);
+  o.max_batch_rows = 10;
+  o.max_retries = 3;
+  Client client(o);
+  std::vector<ManualEnrolment> rows;
+  for (int i = 0; i < 20; ++i) rows.push_back({9, i, 5, false});
+  auto st = client.EnrolUsers(rows);
+  ASSERT_EQ(st.size(), 20u);
+  for (int i = 0; i < 20; ++i) {
+    const auto& s = st[static_cast<std::size_t>(i)];
+    if (i < 10) {
+      ASSERT_FALSE(s);
+      EXPECT_EQ(s.error().code, ErrorCode::kMoodle);
+      EXPECT_EQ(s.error().moodle_errorcode, kMessageNotSent);
+    } else {
+      EXPECT_TRUE(s);
+    }
+  }
+  EXPECT_EQ(server.request_count(), 2u);
+  EXPECT_EQ(client.WriteCalls(), 2);
+}
+
+TEST_F(ClientTest, ConcurrencyIsBounded) {
+  const std::string reject = ResponseOf("38-enrol_manual_enrol_users-nocourse");
+  const std::string listed = ResponseOf("13-core_enrol_get_enrolled_users");
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    if (r.function == "core_enrol_get_enrolled_users") return Reply{200, listed, std::chrono::milliseconds(20)};
+    for (auto id : UserIds(r)) {
+      if (id == 77) return Reply{200, reject, std::chrono::milliseconds(20)};
+    }
+    return Reply{200, "null", std::chrono::milliseconds(40)};
+  });
+  ClientOptions o = Options(server);
+  o.concurrency = 3;
+  o.max_batch_rows = 10;
+  Client client(o);
+  std::vector<ManualEnrolment> rows;
+  for (int i = 0; i < 300; ++i) rows.push_back({1, i, 5, false});
+  std::vector<std::size_t> progress;
+  auto st = client.EnrolUsers(rows, [&](std::size_t done, std::size_t total) {
+    EXPECT_EQ(total, 300u);
+    progress.push_back(done);
+  });
+  EXPECT_LE(server.max_in_flight(), 3);
+  EXPECT_GE(server.max_in_flight(), 2);  // it does run in parallel
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(st[static_cast<std::size_t>(i)].has_value(), i != 77) << i;  // input order
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), 300u);
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+
+  std::vector<MoodleId> courses;
+  for (int i = 0; i < 12; ++i) courses.push_back(400 + i);
+  auto parts = client.GetParticipants(courses);
+  EXPECT_EQ(parts.size(), 12u);
+  EXPECT_LE(server.max_in_flight(), 3);
+}
+
+TEST_F(ClientTest, NullBodyIsSuccess) {
+  std::string answer;
+  FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, answer}; });
+  Client client(Options(server));
+  answer = ResponseOf("12-enrol_manual_enrol_users");
+  ASSERT_EQ(answer, "null");
+  auto st = client.EnrolUsers({{464, 896, 5, false}, {464, 897, 3, true}});
+  EXPECT_TRUE(st[0] && st[1]);
+  answer = ResponseOf("16-enrol_manual_unenrol_users");
+  auto un = client.UnenrolUsers({{464, 897}});
+  EXPECT_TRUE(un[0]);
+  // Unenrol sends no roleid.
+  EXPECT_EQ(server.requests().back().body.find("roleid"), std::string::npos);
+  answer = ResponseOf("15-core_role_unassign_roles");
+  EXPECT_TRUE(client.UnassignRoles({{464, 896, 4}})[0]);
+  EXPECT_EQ(testing::FieldValue(server.requests().back().fields, "unassignments[0][contextlevel]"), "course");
+  answer = ResponseOf("10-core_user_update_users");  // {"warnings":[]}
+  auto r = client.Call("core_user_update_users", {{"users[0][id]", "896"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "{\"warnings\":[]}");
+  answer = "null";
+  r = client.Call("core_group_add_group_members", {});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "null");
+  EXPECT_EQ(client.WriteCalls(), 5);
+}
+
+TEST_F(ClientTest, HtmlErrorcodeIsHandled) {
+  const auto t = testing::Transcript("40-core_user_create_users-weakpassword");
+  const std::string body = t["response_body"];
+  FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, body}; });
+  Client client(Options(server));
+  auto r = client.Call("core_user_create_users", {{"users[0][username]", "ws.user3"}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kMoodle);
+  EXPECT_EQ(r.error().moodle_errorcode, nlohmann::json::parse(body)["errorcode"].get<std::string>());
+  EXPECT_EQ(r.error().message,
+            "core_user_create_users: Passwords must be at least 8 characters long. Passwords must have at least 1 "
+            "digit(s). Passwords must have at least 1 upper case letter(s). The password must have at least 1 "
+            "special character(s) such as *, -, or #.");
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST_F(ClientTest, MalformedJsonIsIoError) {
+  const std::string junk = "<br />\n<b>Fatal error</b>: Allowed memory size exhausted " + std::string(400, 'x');
+  FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, junk}; });
+  Client client(Options(server));
+  auto r = client.GetCategories();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  EXPECT_EQ(r.error().message.rfind("core_course_get_categories: ", 0), 0u);
+  EXPECT_NE(r.error().message.find(junk.substr(0, 200)), std::string::npos);
+  EXPECT_EQ(r.error().message.find(junk.substr(0, 201)), std::string::npos);
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST_F(ClientTest, ParsesReadCalls) {
+  std::map<std::string, std::string> answers = {
+      {"core_webservice_get_site_info", ResponseOf("01-core_webservice_get_site_info")},
+      {"core_course_get_categories", ResponseOf("02-core_course_get_categories")},
+      {"core_user_get_users_by_field", ResponseOf("07-core_user_get_users_by_field")},
+  };
+  // GetAllCourses: the front page plus transcript 04's course.
+  auto c04 = nlohmann::json::parse(ResponseOf("04-core_course_get_courses_by_field"));
+  nlohmann::json front = {{"id", 1}, {"fullname", "iSAMS Sync Oracle"}, {"shortname", "oracle"}, {"categoryid", 0},
+                          {"format", "site"}, {"visible", 1}};
+  c04["courses"].insert(c04["courses"].begin(), front);
+  answers["core_course_get_courses_by_field"] = c04.dump();
+  FakeMoodle server([&](const SeenRequest& r, int) { return Reply{200, answers[r.function]}; });
+  Client client(Options(server));
+
+  auto info = client.GetSiteInfo();
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->version, "2025100600.02");
+  EXPECT_EQ(info->userid, 2);
+  EXPECT_EQ(info->username, "admin");
+  EXPECT_NE(std::find(info->functions.begin(), info->functions.end(), "enrol_manual_enrol_users"),
+            info->functions.end());
+
+  auto cats = client.GetCategories();
+  ASSERT_TRUE(cats);
+  ASSERT_EQ(cats->size(), 1u);
+  EXPECT_EQ((*cats)[0].id, 2);
+  EXPECT_EQ((*cats)[0].name, "Unsorted courses");
+  EXPECT_EQ((*cats)[0].idnumber, "unsorted_courses");
+
+  auto courses = client.GetAllCourses();
+  ASSERT_TRUE(courses) << courses.error().message;
+  ASSERT_EQ(courses->size(), 1u);  // front page skipped
+  EXPECT_EQ((*courses)[0].id, 80);
+  EXPECT_EQ((*courses)[0].idnumber, "10/AX1");
+  EXPECT_EQ((*courses)[0].shortname, "Academic Extension - 10/AX1");
+  EXPECT_EQ((*courses)[0].categoryid, 2);
+  EXPECT_FALSE((*courses)[0].visible);
+  EXPECT_EQ(server.requests().back().fields.size(), 2u);  // no field, no value
+
+  auto users = client.GetUsersByField("email", {"esme.young@school.test", "james.smith@school.test"});
+  ASSERT_TRUE(users) << users.error().message;
+  ASSERT_EQ(users->size(), 2u);
+  EXPECT_EQ((*users)[0].id, 169);
+  EXPECT_EQ((*users)[0].username, "25younge");
+  EXPECT_EQ((*users)[0].email, "esme.young@school.test");
+  EXPECT_EQ((*users)[0].auth, "ldap");
+  EXPECT_FALSE((*users)[0].suspended);
+  EXPECT_EQ((*users)[1].id, 823);
+  const auto reqs = server.requests();
+  const auto& last = reqs.back();
+  EXPECT_EQ(last.body, "wstoken=" + std::string(kToken) +
+                           "&wsfunction=core_user_get_users_by_field&field=email&values%5B0%5D=esme.young%40school."
+                           "test&values%5B1%5D=james.smith%40school.test");  // transcript 07
+}
+
+TEST_F(ClientTest, GetParticipantsCombinesAllAndActive) {
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    const std::string course = FieldValue(r.fields, "courseid");
+    if (course == "999") return Reply{200, ResponseOf("38-enrol_manual_enrol_users-nocourse")};
+    if (FieldValue(r.fields, "options[0][name]") == "onlyactive") return Reply{200, R"([{"id":896,"fullname":"W"}])"};
+    // 897 has no active enrolment; 898 is enrolled twice (roles duplicated).
+    return Reply{200,
+                 R"([{"id":896,"roles":[{"roleid":5,"name":"","shortname":"student","sortorder":0}]},)"
+                 R"({"id":897,"roles":[{"roleid":3,"name":"","shortname":"editingteacher","sortorder":0}]},)"
+                 R"({"id":898,"roles":[{"roleid":5},{"roleid":5},{"roleid":4}]},{"id":899,"roles":[]}])"};
+  });
+  Client client(Options(server));
+  int calls = 0;
+  auto parts = client.GetParticipants({464, 999}, [&](std::size_t, std::size_t total) {
+    ++calls;
+    EXPECT_EQ(total, 2u);
+  });
+  EXPECT_EQ(calls, 2);
+  ASSERT_EQ(parts.size(), 2u);
+  ASSERT_TRUE(parts.at(464)) << parts.at(464).error().message;
+  const auto& p = *parts.at(464);
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_TRUE(p.at(896).active);
+  EXPECT_EQ(p.at(896).roles, (std::set<MoodleId>{5}));
+  EXPECT_FALSE(p.at(897).active);
+  EXPECT_EQ(p.at(897).roles, (std::set<MoodleId>{3}));
+  EXPECT_EQ(p.at(898).roles, (std::set<MoodleId>{4, 5}));
+  EXPECT_TRUE(p.at(899).roles.empty());
+  ASSERT_FALSE(parts.at(999));
+  EXPECT_EQ(parts.at(999).error().code, ErrorCode::kMoodle);
+  EXPECT_NE(parts.at(999).error().message.find("course 999"), std::string::npos);
+  // The two requests for course 464, as the probes show Moodle accepts them.
+  bool saw_all = false, saw_active = false;
+  for (const auto& r : server.requests()) {
+    if (FieldValue(r.fields, "courseid") != "464") continue;
+    if (r.body.find("options%5B0%5D%5Bname%5D=userfields&options%5B0%5D%5Bvalue%5D=id%2Croles") != std::string::npos)
+      saw_all = true;
+    if (r.body.find("options%5B0%5D%5Bname%5D=onlyactive&options%5B0%5D%5Bvalue%5D=1&options%5B1%5D%5Bname%5D="
+                    "userfields&options%5B1%5D%5Bvalue%5D=id") != std::string::npos)
+      saw_active = true;
+  }
+  EXPECT_TRUE(saw_all);
+  EXPECT_TRUE(saw_active);
+  EXPECT_EQ(client.WriteCalls(), 0);
+}
+
+}  // namespace
+}  // namespace enrolsync::moodle

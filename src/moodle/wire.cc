@@ -1,0 +1,157 @@
+#include "moodle/wire.h"
+
+#include <cctype>
+
+#include "util/secrets.h"
+#include "util/strings.h"
+
+namespace enrolsync::moodle::wire {
+
+using nlohmann::json;
+
+std::string EncodeBody(std::string_view token, std::string_view function, const FormFields& params) {
+  std::string body;
+  body.reserve(64 + params.size() * 40);
+  body += "wstoken=";
+  body += UrlEncode(token);
+  body += "&wsfunction=";
+  body += UrlEncode(function);
+  for (const auto& [key, value] : params) {
+    body += '&';
+    body += UrlEncode(key);
+    body += '=';
+    body += UrlEncode(value);
+  }
+  return body;
+}
+
+namespace {
+
+std::string Truncate(std::string s, std::size_t n) {
+  if (s.size() > n) {
+    s.resize(n);
+    s += "…";
+  }
+  return s;
+}
+
+void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
+  std::size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+}
+
+}  // namespace
+
+std::string CleanText(std::string_view text) {
+  std::string_view t = text;
+  if (t.substr(0, 6) == "error/") t.remove_prefix(6);
+  std::string out;
+  out.reserve(t.size());
+  bool in_tag = false;
+  for (char c : t) {
+    if (in_tag) {
+      if (c == '>') {
+        in_tag = false;
+        out += ' ';  // block boundaries (<div>, <br>) become spaces
+      }
+      continue;
+    }
+    if (c == '<') {
+      in_tag = true;
+      continue;
+    }
+    out += c;
+  }
+  ReplaceAll(out, "&amp;", "&");
+  ReplaceAll(out, "&lt;", "<");
+  ReplaceAll(out, "&gt;", ">");
+  ReplaceAll(out, "&quot;", "\"");
+  ReplaceAll(out, "&#39;", "'");
+  ReplaceAll(out, "&#039;", "'");
+  // Collapse whitespace (debuginfo carries newlines and indentation).
+  std::string collapsed;
+  collapsed.reserve(out.size());
+  bool space = false;
+  for (char c : out) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = true;
+      continue;
+    }
+    if (space && !collapsed.empty()) collapsed += ' ';
+    space = false;
+    collapsed += c;
+  }
+  return collapsed;
+}
+
+Result<json> ParseResponse(std::string_view function, std::string_view body) {
+  const std::string fn(function);
+  json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    if (body.empty()) return Fail(ErrorCode::kIo, fn + ": Moodle sent an empty response (expected JSON)");
+    return Fail(ErrorCode::kIo, Redact(fn + ": Moodle sent a response that is not JSON: " +
+                                       Truncate(std::string(body.substr(0, 200)), 200)));
+  }
+  if (doc.is_object() && doc.contains("exception")) {
+    Error e;
+    e.moodle_errorcode = Redact(JStr(doc, "errorcode"));
+    e.moodle_exception = Redact(JStr(doc, "exception"));
+    e.code = e.moodle_errorcode == "invalidtoken" ? ErrorCode::kAuth : ErrorCode::kMoodle;
+    std::string text = CleanText(JStr(doc, "message"));
+    if (text.empty()) text = "Moodle exception " + e.moodle_exception;
+    std::string msg = fn + ": " + text;
+    // An errorcode that is a whole HTML string (password policy) repeats the
+    // message; only plain codes are worth showing.
+    if (!e.moodle_errorcode.empty() && e.moodle_errorcode.find('<') == std::string::npos &&
+        e.moodle_errorcode != text) {
+      msg += " (" + e.moodle_errorcode + ")";
+    }
+    if (e.code == ErrorCode::kAuth) msg += ": check the web-service token in the config";
+    std::string debug = CleanText(JStr(doc, "debuginfo"));
+    if (!debug.empty()) msg += " [debuginfo: " + Truncate(debug, 300) + "]";
+    e.message = Redact(msg);
+    return Fail(std::move(e));
+  }
+  return doc;
+}
+
+model::MoodleId JId(const json& obj, const char* key) {
+  if (!obj.is_object()) return 0;
+  auto it = obj.find(key);
+  if (it == obj.end()) return 0;
+  if (it->is_number_integer()) return it->get<long long>();
+  if (it->is_number_unsigned()) return static_cast<model::MoodleId>(it->get<unsigned long long>());
+  if (it->is_number_float()) return static_cast<model::MoodleId>(it->get<double>());
+  if (it->is_string()) {
+    long long v = 0;
+    if (ParseInt64(it->get_ref<const std::string&>(), &v)) return v;
+  }
+  return 0;
+}
+
+std::string JStr(const json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+bool JBool(const json& obj, const char* key, bool dflt) {
+  if (!obj.is_object()) return dflt;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return dflt;
+  if (it->is_boolean()) return it->get<bool>();
+  if (it->is_number()) return it->get<double>() != 0;
+  if (it->is_string()) {
+    const auto& s = it->get_ref<const std::string&>();
+    if (s == "1" || s == "true") return true;
+    if (s == "0" || s == "false" || s.empty()) return false;
+  }
+  return dflt;
+}
+
+}  // namespace enrolsync::moodle::wire
