@@ -167,6 +167,11 @@ class Runner {
     ctx.progress = opt_.progress;
     report_.apply = Apply(report_.plan, *client_, *db_, owned_, ctx);
     report_.applied = true;
+    // A course created this run holds exactly what we put in it.
+    std::vector<model::MoodleId> created;
+    for (const auto& item : report_.plan.items)
+      if (item.action == plan::Action::kCreateCourse && item.courseid) created.push_back(item.courseid);
+    (void)db_->MarkVerified(created, now);
     report_.timings.apply = Since(ta);
     if (report_.apply.message_not_sent)
       Warn(std::to_string(report_.apply.message_not_sent) +

@@ -1,0 +1,372 @@
+// What must never happen, and what bad input must look like: the removal
+// guard, empty/unreadable/broken sources, Moodle failing mid-run, drift, and
+// enrolments that are not ours. Each test runs real syncs against the sandbox.
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "school_site.h"
+#include "state/state_db.h"
+#include "util/strings.h"
+
+namespace enrolsync::testing {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class SafetyTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+  void Start(SiteOptions o) {
+    site_ = std::make_unique<SchoolSite>(o);
+    auto st = site_->Setup();
+    ASSERT_TRUE(st) << st.error().message;
+  }
+  void InitialSync() {
+    auto r = site_->Sync();
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    ASSERT_GT(r.apply.applied.enrol, 500);
+  }
+  int Problems(const sync::RunReport& r, const std::string& needle) {
+    int n = 0;
+    for (const auto& p : r.plan.problems) n += p.reason.find(needle) != std::string::npos;
+    return n;
+  }
+  const plan::Problem* FindProblem(const sync::RunReport& r, const std::string& needle) {
+    for (const auto& p : r.plan.problems)
+      if (p.reason.find(needle) != std::string::npos) return &p;
+    return nullptr;
+  }
+  model::MoodleId CourseId(const std::string& idnumber) {
+    for (const auto& c : site_->moodle().Courses())
+      if (c.idnumber == idnumber) return c.id;
+    return 0;
+  }
+  model::MoodleId UserId(const std::string& email) {
+    for (const auto& u : site_->moodle().Users())
+      if (u.email == email) return u.id;
+    return 0;
+  }
+  std::unique_ptr<SchoolSite> site_;
+};
+
+// ---------------------------------------------------------------- removal guard
+
+TEST_F(SafetyTest, RemovalsOverTheLimitLeaveMoodleUnchangedAndExit3) {
+  InitialSync();
+  auto before = site_->Moodle();
+  // A third of all pupils vanish from set lists (a broken MIS export).
+  ASSERT_TRUE(site_->Exec("DELETE FROM TblTeachingManagerSetLists WHERE TblTeachingManagerSetListsID % 3 = 0"));
+  site_->moodle().ResetCallCounts();
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitRemovalGuard);
+  EXPECT_TRUE(r.plan.guard_tripped);
+  EXPECT_GT(r.plan.summary.suspend, r.plan.removal_limit);
+  EXPECT_EQ(r.write_calls, 0);
+  EXPECT_TRUE(site_->Moodle() == before) << Describe(before, site_->Moodle());
+
+  // An admin approves exactly this run.
+  auto approved = site_->Sync(true, r.plan.summary.Removals());
+  EXPECT_EQ(approved.exit_code, 0) << approved.error;
+  EXPECT_EQ(approved.apply.applied.suspend, r.plan.summary.suspend);
+}
+
+TEST_F(SafetyTest, EmptyEnrolmentFeedRemovesNothing) {
+  InitialSync();
+  auto before = site_->Moodle();
+  ASSERT_TRUE(site_->Exec("DELETE FROM TblTeachingManagerSetLists; DELETE FROM TblTeachingManagerSetAssociatedTeachers;"
+                          "UPDATE TblTeachingManagerSets SET txtTeacher = NULL;"));
+  ASSERT_TRUE(site_->EnrolFeed().empty());
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_GT(r.plan.removals_withheld, 500);
+  EXPECT_THAT(r.plan.removal_block_reasons, Contains(HasSubstr("returned 0 rows")));
+  EXPECT_EQ(r.write_calls, 0);
+  EXPECT_TRUE(site_->Moodle() == before);
+}
+
+TEST_F(SafetyTest, UnreadableSourceStopsTheRunAndNamesTheFile) {
+  InitialSync();
+  auto before = site_->Moodle();
+  std::ofstream(site_->dir() + "/school.db", std::ios::trunc) << "this is not an SQLite database, it is a PDF";
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitError);
+  EXPECT_THAT(r.error, HasSubstr("school.db"));
+  EXPECT_EQ(r.write_calls, 0);
+  EXPECT_TRUE(site_->Moodle() == before);
+}
+
+TEST_F(SafetyTest, MissingColumnErrorNamesTableAndColumn) {
+  site_->WriteConfig();
+  std::string cfg;
+  {
+    std::ifstream in(site_->config_path());
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto pos = cfg.find("user_field = \"txtEmailAddress\"");
+  cfg.replace(pos, std::string("user_field = \"txtEmailAddress\"").size(), "user_field = \"txtEmail\"");
+  std::ofstream(site_->config_path()) << cfg;
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitError);
+  EXPECT_THAT(r.error, AllOf(HasSubstr("VwMoodleEnrolData"), HasSubstr("txtEmail")));
+  EXPECT_EQ(r.write_calls, 0);
+}
+
+TEST_F(SafetyTest, MissingTableErrorNamesTheTable) {
+  ASSERT_TRUE(site_->Exec("DROP VIEW VwMoodleCourseData"));
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitError);
+  EXPECT_THAT(r.error, HasSubstr("VwMoodleCourseData"));
+  EXPECT_TRUE(site_->moodle().Courses().size() <= 1u) << "nothing may be created";
+}
+
+// ---------------------------------------------------------------- bad rows
+
+TEST_F(SafetyTest, BadRowsAreReportedWithTableRowAndValuesAndSkipped) {
+  // A duplicated pupil row, an unknown user, an unknown role, and a course
+  // row with an empty shortname.
+  std::string view = site_->Query("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleEnrolData'")[0][0];
+  view.replace(view.find("\"VwMoodleEnrolData\""), 19, "\"VwMoodleEnrolData_base\"");
+  ASSERT_TRUE(site_->Exec("DROP VIEW VwMoodleEnrolData; " + view));
+  ASSERT_TRUE(site_->Exec(
+      "CREATE VIEW VwMoodleEnrolData (txtSetCode, txtEmailAddress, intRoleID) AS "
+      "SELECT txtSetCode, txtEmailAddress, intRoleID FROM VwMoodleEnrolData_base "
+      "UNION ALL SELECT * FROM (SELECT txtSetCode, txtEmailAddress, intRoleID FROM VwMoodleEnrolData_base LIMIT 1) "
+      "UNION ALL SELECT * FROM (SELECT txtSetCode, 'nadia.newcomer@school.test', 5 FROM VwMoodleEnrolData_base "
+      "LIMIT 1 OFFSET 7) "
+      "UNION ALL SELECT * FROM (SELECT txtSetCode, txtEmailAddress, 99 FROM VwMoodleEnrolData_base LIMIT 1 OFFSET 3)"));
+  std::string cview = site_->Query("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleCourseData'")[0][0];
+  cview.replace(cview.find("\"VwMoodleCourseData\""), 20, "\"VwMoodleCourseData_base\"");
+  ASSERT_TRUE(site_->Exec("DROP VIEW VwMoodleCourseData; " + cview));
+  ASSERT_TRUE(site_->Exec("CREATE VIEW VwMoodleCourseData (txtFullName, txtShortName, txtCourseID, intCategoryID) AS "
+                          "SELECT * FROM VwMoodleCourseData_base UNION ALL SELECT 'Orphan set', '', 'ORPH', 3"));
+  auto r = site_->Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const auto* dup = FindProblem(r, "counted once");
+  ASSERT_NE(dup, nullptr);
+  EXPECT_EQ(dup->table, "VwMoodleEnrolData");
+  EXPECT_FALSE(dup->skipped);
+  const auto* unknown = FindProblem(r, "unknown user email 'nadia.newcomer@school.test'");
+  ASSERT_NE(unknown, nullptr);
+  EXPECT_GT(unknown->row, 1000u);
+  EXPECT_EQ(unknown->values[1].first, "txtEmailAddress");
+  EXPECT_EQ(unknown->values[1].second, "nadia.newcomer@school.test");
+  EXPECT_EQ(Problems(r, "unknown role id '99'"), 1);
+  EXPECT_EQ(Problems(r, "shortname and fullname are mandatory"), 1);
+  // The careers set's unknown category is reported, and its rows too.
+  EXPECT_EQ(Problems(r, "invalid category id '999'"), 1);
+  EXPECT_GT(Problems(r, "course '11/CR1' does not exist in Moodle"), 0);
+  // And again on the next run: a refused course is never silently forgotten.
+  auto again = site_->Sync();
+  EXPECT_EQ(Problems(again, "invalid category id '999'"), 1);
+  EXPECT_EQ(again.write_calls, 0);
+}
+
+// ---------------------------------------------------------------- Moodle failing
+
+TEST_F(SafetyTest, BadTokenIsAClearErrorWithoutTheToken) {
+  std::ofstream(site_->dir() + "/moodle.token") << "wrong-token-4711-abcdef\n";
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitError);
+  EXPECT_THAT(r.error, HasSubstr("invalidtoken"));
+  EXPECT_THAT(r.error, Not(HasSubstr("wrong-token-4711-abcdef")));
+}
+
+TEST_F(SafetyTest, MoodleExceptionMidBatchIsIsolatedAndEveryGoodItemLands) {
+  sandbox::Sandbox::Fault f;
+  f.function = "enrol_manual_enrol_users";
+  f.skip = 1;
+  f.times = 1;
+  f.kind = sandbox::Sandbox::Fault::kException;
+  site_->moodle().InjectFault(f);
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_TRUE(r.apply.failures.empty());
+  auto again = site_->Sync();
+  EXPECT_FALSE(again.plan.HasChanges());
+}
+
+TEST_F(SafetyTest, PersistentMoodleFailureIsPartialLosesNothingAndTheNextRunFinishes) {
+  sandbox::Sandbox::Fault f;
+  f.function = "enrol_manual_enrol_users";
+  f.skip = 2;
+  f.times = 1000000;
+  f.kind = sandbox::Sandbox::Fault::kException;
+  f.errorcode = "invalidrecordunknown";
+  site_->moodle().InjectFault(f);
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitPartial);
+  EXPECT_FALSE(r.apply.failures.empty());
+  EXPECT_GT(r.apply.applied.enrol, 0);
+  EXPECT_EQ(r.apply.applied.suspend + r.apply.applied.unenrol, 0);
+  site_->moodle().ClearFaults();
+  auto next = site_->Sync();
+  EXPECT_EQ(next.exit_code, 0) << next.error;
+  EXPECT_EQ(next.apply.applied.enrol, static_cast<int>(r.apply.failures.size()) -
+                                          (r.plan.summary.role_assign - r.apply.applied.role_assign));
+  EXPECT_FALSE(site_->Sync().plan.HasChanges());
+}
+
+TEST_F(SafetyTest, TimeoutIsReportedAndNothingChanges) {
+  site_->WriteConfig();
+  std::string cfg;
+  {
+    std::ifstream in(site_->config_path());
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cfg.replace(cfg.find("max_input_vars"), 0, "timeout_seconds = 1\nmax_retries = 1\n");
+  std::ofstream(site_->config_path()) << cfg;
+  sandbox::Sandbox::Fault f;
+  f.function = "core_course_get_courses_by_field";
+  f.times = 10;
+  f.kind = sandbox::Sandbox::Fault::kDelay;
+  f.delay_ms = 2500;
+  site_->moodle().InjectFault(f);
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitError);
+  EXPECT_THAT(r.error, HasSubstr("within 1 s"));
+  EXPECT_EQ(r.write_calls, 0);
+}
+
+TEST_F(SafetyTest, WelcomeMessageFailureIsTreatedAsCommittedOnceVerified) {
+  sandbox::Sandbox::Fault f;
+  f.function = "enrol_manual_enrol_users";
+  f.times = 1000000;
+  f.kind = sandbox::Sandbox::Fault::kMessageNotSent;
+  site_->moodle().InjectFault(f);
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.apply.message_not_sent, r.plan.summary.enrol);
+  EXPECT_THAT(r.warnings, Contains(HasSubstr("welcome message")));
+  site_->moodle().ClearFaults();
+  EXPECT_FALSE(site_->Sync().plan.HasChanges());
+}
+
+// ---------------------------------------------------------------- ownership and drift
+
+TEST_F(SafetyTest, EnrolmentsEnrolsyncDidNotMakeAreNeverTouched) {
+  SiteOptions o;
+  o.unenrol_action = "unenrol";
+  Start(o);
+  InitialSync();
+  auto set = site_->EnrolFeed().front();
+  model::MoodleId course = CourseId(std::get<0>(set));
+  // A teacher enrols a visitor by hand; a pupil also self-enrols elsewhere.
+  model::MoodleId visitor = UserId(site_->school().people.back().email);
+  ASSERT_TRUE(site_->moodle().AddEnrolmentAs("manual", course, visitor, 5));
+  model::MoodleId pupil = UserId(std::get<1>(set));
+  model::MoodleId other = 0;
+  for (const auto& c : site_->moodle().Courses())
+    if (c.id != course && c.id != 1) other = c.id;
+  ASSERT_TRUE(site_->moodle().AddEnrolmentAs("self", other, pupil, 5));
+  auto r = site_->Sync(true, -1, /*verify_all=*/true);
+  EXPECT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_FALSE(r.plan.HasChanges()) << plan::PlanLine(r.plan.items.front());
+  bool visitor_there = false, self_there = false;
+  for (const auto& e : site_->moodle().Enrolments()) {
+    visitor_there |= e.courseid == course && e.userid == visitor && e.status == 0;
+    self_there |= e.courseid == other && e.userid == pupil && e.method == "self";
+  }
+  EXPECT_TRUE(visitor_there);
+  EXPECT_TRUE(self_there);
+}
+
+TEST_F(SafetyTest, DriftIsFoundAndCorrected) {
+  InitialSync();
+  auto before = site_->Moodle();
+  auto row = site_->EnrolFeed()[10];
+  model::MoodleId course = CourseId(std::get<0>(row));
+  model::MoodleId pupil = UserId(std::get<1>(row));
+  // A teacher unenrols a pupil by hand: --verify finds it.
+  ASSERT_TRUE(site_->moodle().RemoveEnrolment(course, pupil, "manual"));
+  auto r = site_->Sync(true, -1, true);
+  EXPECT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.apply.applied.enrol, 1);
+  EXPECT_TRUE(site_->Moodle() == before) << Describe(before, site_->Moodle());
+
+  // An admin deletes a course: the next ordinary run recreates it and its enrolments.
+  auto doomed = std::get<0>(site_->EnrolFeed()[200]);
+  ASSERT_TRUE(site_->moodle().DeleteCourse(CourseId(doomed)));
+  auto r2 = site_->Sync();
+  EXPECT_EQ(r2.exit_code, 0) << r2.error;
+  EXPECT_EQ(r2.apply.applied.courses_create, 1);
+  EXPECT_NE(CourseId(doomed), 0);
+  EXPECT_TRUE(site_->Moodle() == before) << Describe(before, site_->Moodle());
+}
+
+TEST_F(SafetyTest, OrdinaryRunsVerifyARotatingFewCoursesAndEventuallyFindHandMadeDrift) {
+  InitialSync();
+  auto row = site_->EnrolFeed()[5];
+  ASSERT_TRUE(site_->moodle().RemoveEnrolment(CourseId(std::get<0>(row)), UserId(std::get<1>(row)), "manual"));
+  int runs = 0;
+  bool fixed = false;
+  auto courses = site_->moodle().Courses().size();
+  while (!fixed && runs < static_cast<int>(courses / 6) + 3) {
+    auto r = site_->Sync();
+    ASSERT_EQ(r.exit_code, 0);
+    EXPECT_LE(r.courses_verified, 6);
+    fixed = r.apply.applied.enrol == 1;
+    ++runs;
+  }
+  EXPECT_TRUE(fixed) << "rotation never reached the drifted course";
+}
+
+TEST_F(SafetyTest, SiteSuspendedUserKeepsActiveEnrolments) {
+  InitialSync();
+  auto before = site_->Moodle();
+  ASSERT_TRUE(site_->moodle().SetUserSuspended(UserId(std::get<1>(site_->EnrolFeed()[0])), true));
+  auto r = site_->Sync(true, -1, true);
+  EXPECT_FALSE(r.plan.HasChanges());
+  EXPECT_TRUE(site_->Moodle() == before);
+}
+
+TEST_F(SafetyTest, NoChangeRunCostsAHandfulOfCalls) {
+  InitialSync();
+  site_->moodle().ResetCallCounts();
+  auto r = site_->Sync();
+  ASSERT_EQ(r.exit_code, 0);
+  int total = 0;
+  for (const auto& [fn, n] : site_->moodle().CallCounts()) total += n;
+  // site info, categories, courses, one user lookup, and 2 reads for each of
+  // the (at most) 6 courses verified in rotation.
+  EXPECT_LE(total, 4 + 2 * 6);
+  EXPECT_EQ(r.write_calls, 0);
+}
+
+TEST_F(SafetyTest, VerboseSyncPrintsMoodlesOwnLines) {
+  std::vector<std::string> trace;
+  auto r = site_->Sync(true, -1, false, &trace);
+  ASSERT_EQ(r.exit_code, 0);
+  // A Mathematics set (category 3) with a teacher.
+  std::string idnumber, shortname;
+  for (const auto& [idn, sn, cat] : site_->CourseFeed()) {
+    if (cat == "3" && idnumber.empty()) {
+      idnumber = idn;
+      shortname = sn;
+    }
+  }
+  model::MoodleId id = CourseId(idnumber);
+  ASSERT_NE(id, 0);
+  EXPECT_THAT(trace, Contains("creating course: " + std::to_string(id) + ", " + shortname + ", " + shortname +
+                              ", " + idnumber + ", 3"));
+  EXPECT_THAT(trace, Contains(::testing::MatchesRegex("enrolling: [0-9]+ ==> " + shortname + " as student")));
+  EXPECT_THAT(trace, Contains(::testing::MatchesRegex("enrolling: [0-9]+ ==> " + shortname + " as editingteacher")));
+}
+
+TEST_F(SafetyTest, ASecondRunWhileOneIsGoingIsRefused) {
+  auto cfg = site_->Config();
+  ASSERT_TRUE(cfg);
+  auto lock = state::RunLock::Acquire(cfg->state_dir);
+  ASSERT_TRUE(lock);
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitError);
+  EXPECT_THAT(r.error, HasSubstr("another enrolsync run"));
+}
+
+}  // namespace
+}  // namespace enrolsync::testing
