@@ -79,9 +79,7 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
     if (!apply || f.dry_run) {
       cli::PrintPlan(r, std::cout, f.debug == "explain");
     } else {
-      if (f.verbose) {
-        cli::PrintProblemsMoodleStyle(r.plan, std::cout);
-      } else if (!r.plan.problems.empty()) {
+      if (!f.verbose && !r.plan.problems.empty()) {
         std::cout << r.plan.problems.size() << " problem rows (run `enrolsync plan` or sync -v to list them)\n";
       }
       std::cout << cli::PlanSummaryLine(r.plan) << "\n";

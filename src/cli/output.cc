@@ -71,10 +71,6 @@ void PrintPlan(const sync::RunReport& r, std::ostream& out, bool explain) {
   out << PlanSummaryLine(p) << "\n";
 }
 
-void PrintProblemsMoodleStyle(const plan::Plan& p, std::ostream& out) {
-  for (const auto& pr : p.problems) out << "  error: " << pr.reason << "\n";
-}
-
 void PrintGuard(const sync::RunReport& r, std::ostream& out) {
   const auto& p = r.plan;
   out << "Refusing to apply: " << p.summary.Removals() << " removals exceed [safety] max_removals (limit "

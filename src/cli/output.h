@@ -12,8 +12,6 @@ namespace enrolsync::cli {
 void PrintPlan(const sync::RunReport& r, std::ostream& out, bool explain);
 // "Plan: 3 to create, 40 to enrol, …; 19 problems."
 std::string PlanSummaryLine(const plan::Plan& p);
-// Problems in enrol_database's words ("  error: skipping unknown user …").
-void PrintProblemsMoodleStyle(const plan::Plan& p, std::ostream& out);
 // The removal guard's refusal: what would have gone and how to approve it.
 void PrintGuard(const sync::RunReport& r, std::ostream& out);
 // After sync: applied counts, failures, calls by function, timings.

@@ -20,7 +20,7 @@ using MoodleId = long long;
 
 // One row of the "Remote new courses table".
 struct CourseRow {
-  std::size_t row = 0;  // 1-based data row number (CSV: header is row 0)
+  std::size_t row = 0;  // SQL: 1-based position in the result; CSV: the file line
   std::string fullname;
   std::string shortname;
   std::string idnumber;
@@ -29,7 +29,7 @@ struct CourseRow {
 
 // One row of the "Remote user enrolment table".
 struct EnrolmentRow {
-  std::size_t row = 0;  // 1-based data row number
+  std::size_t row = 0;  // SQL: 1-based position in the result; CSV: the file line
   std::string course;   // value of the remote course field (e.g. set code)
   std::string user;     // value of the remote user field (e.g. email)
   std::optional<std::string> role;  // nullopt or "" = default role

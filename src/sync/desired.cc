@@ -5,6 +5,12 @@ namespace {
 
 std::string Text(const sources::SqlValue& v) { return v.value_or(""); }
 
+// Optional cells: NULL and "" mean the same (a CSV file cannot tell them apart).
+std::optional<std::string> Optional(const sources::SqlValue& v) {
+  if (!v || v->empty()) return std::nullopt;
+  return v;
+}
+
 }  // namespace
 
 Result<model::DesiredState> ReadDesired(sources::Source& source, const config::Config& cfg) {
@@ -35,7 +41,7 @@ Result<model::DesiredState> ReadDesired(sources::Source& source, const config::C
       row.fullname = Text(r[0]);
       row.shortname = Text(r[1]);
       if (idnumber_col >= 0) row.idnumber = Text(r[idnumber_col]);
-      if (category_col >= 0) row.category = r[category_col];
+      if (category_col >= 0) row.category = Optional(r[category_col]);
       d.courses.push_back(std::move(row));
     }
   }
@@ -53,7 +59,7 @@ Result<model::DesiredState> ReadDesired(sources::Source& source, const config::C
     row.row = table->row_numbers[i];
     row.course = Text(r[0]);
     row.user = Text(r[1]);
-    if (!e.role_field.empty()) row.role = r[2];
+    if (!e.role_field.empty()) row.role = Optional(r[2]);
     d.enrolments.push_back(std::move(row));
   }
   return d;

@@ -158,7 +158,9 @@ class Runner {
       return;
     }
 
-    // 4. Apply.
+    // 4. Apply. Problems first, in enrol_database's words, as it prints them.
+    if (opt_.trace)
+      for (const auto& p : report_.plan.problems) opt_.trace("error: " + p.reason);
     auto ta = Clock::now();
     ApplyContext ctx;
     ctx.courses = &cfg_.courses;
