@@ -78,6 +78,29 @@ struct User {
   std::string idnumber;
   std::string auth;
   bool suspended = false;  // suspended at site level; still matches rows
+  // Profile fields as Moodle returns them (firstname, lastname, email,
+  // idnumber, department, institution, city, country, phone1…), for the user
+  // sync's comparisons. May be empty when only ids were asked for.
+  std::map<std::string, std::string> profile;
+};
+
+// One person as the directory (or the MIS user table) describes them.
+struct Person {
+  std::string username;  // lower-cased
+  std::map<std::string, std::string> fields;  // Moodle field -> value
+  bool disabled = false;  // AD ACCOUNTDISABLE: the Moodle user is suspended
+  std::string origin;     // "uid=…,ou=Students,…" or "users.csv line 12", for reports
+};
+
+// Why enrolsync suspended a user; only its own suspensions are ever revived.
+enum class SuspendReason { kNone, kLeftDirectory, kDisabledInDirectory };
+
+// A Moodle user the user sync manages (created or adopted).
+struct ManagedUser {
+  MoodleId userid = 0;
+  std::string username;
+  bool created = false;  // false: adopted (existed with the configured auth)
+  SuspendReason suspended_by_us = SuspendReason::kNone;
 };
 
 // One line of core_enrol_get_enrolled_users, combined with the onlyactive
@@ -131,6 +154,7 @@ struct CourseUser {
 struct Ownership {
   std::map<CourseUser, OwnedEnrolment> enrolments;
   std::set<MoodleId> created_courses;  // courses enrolsync created
+  std::map<MoodleId, ManagedUser> users;  // users the user sync manages
 };
 
 }  // namespace enrolsync::model

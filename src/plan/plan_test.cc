@@ -34,7 +34,7 @@ class PlanTest : public ::testing::Test {
   }
   MoodleId AddUser(const std::string& email, bool suspended = false) {
     MoodleId id = next_user_++;
-    moodle.users.push_back({id, "u" + std::to_string(id), email, "", "ldap", suspended});
+    moodle.users.push_back({id, "u" + std::to_string(id), email, "", "ldap", suspended, {}});
     return id;
   }
   void CourseRow(const std::string& full, const std::string& shortname, const std::string& idnumber,

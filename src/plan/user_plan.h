@@ -1,0 +1,78 @@
+// The user sync's planner (auth_ldap's sync_users, done safely): directory
+// people + Moodle users + what we manage + policy -> UserPlan. Pure: no I/O.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "plan/plan.h"
+
+namespace enrolsync::plan {
+
+enum class RemovedUserAction { kKeep, kSuspend, kDelete };
+
+struct UserPolicy {
+  std::string auth = "ldap";  // auth of users we create, and of users we may adopt
+  RemovedUserAction removed_user_action = RemovedUserAction::kSuspend;
+  // Mapped fields written on create; `update_fields` are also kept in step on
+  // every run (auth_ldap's "Update local: On every login/sync").
+  std::vector<std::string> mapped_fields;
+  std::set<std::string> update_fields;
+  // Never suspended or deleted: site admins and the token's own user.
+  std::set<MoodleId> protected_users;
+  // Set by the run when the directory read was incomplete.
+  std::vector<std::string> block_removals;
+  long long max_removals = -1;
+  double max_removals_percent = -1;
+  long long allow_removals = -1;
+};
+
+enum class UserAction { kCreate, kUpdate, kSuspend, kRevive, kDelete };
+const char* UserActionName(UserAction a);
+
+struct FieldChange {
+  std::string field, from, to;
+};
+
+struct UserItem {
+  UserAction action = UserAction::kCreate;
+  MoodleId userid = 0;  // 0 for kCreate until applied
+  std::string username;
+  std::map<std::string, std::string> fields;  // kCreate: every mapped field
+  std::vector<FieldChange> changes;           // kUpdate
+  model::SuspendReason reason = model::SuspendReason::kNone;  // kSuspend
+  bool adopt = false;  // start managing an existing user (with or without other changes)
+  std::string why;
+};
+
+struct UserSummary {
+  int create = 0, update = 0, suspend = 0, revive = 0, remove = 0;
+  int Removals() const { return suspend + remove; }
+  int Changes() const { return create + update + suspend + revive + remove; }
+};
+
+struct UserPlan {
+  std::vector<UserItem> items;     // creates, updates, revives, suspends, deletes
+  std::vector<UserItem> adoptions; // existing users to start managing (no Moodle call)
+  std::vector<Problem> problems;
+  std::vector<std::string> notes;
+  UserSummary summary;
+  int removals_withheld = 0;
+  long long managed_users = 0;
+  long long removal_limit = -1;
+  bool guard_tripped = false;
+};
+
+// `moodle_users`: every Moodle user with the policy's auth, plus any user whose
+// username or email matches a person (whatever their auth).
+UserPlan BuildUserPlan(const std::vector<model::Person>& people, const std::vector<model::User>& moodle_users,
+                       const std::map<MoodleId, model::ManagedUser>& managed, const UserPolicy& policy,
+                       const std::string& source_name);
+
+std::string UserPlanLine(const UserItem& item);
+// auth_ldap's trace line: "\tInserted user jsmith id 823" (without the tab).
+std::string UserTraceLine(const UserItem& item);
+
+}  // namespace enrolsync::plan
