@@ -79,6 +79,7 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
     if (!apply || f.dry_run) {
       cli::PrintPlan(r, std::cout, f.debug == "explain");
     } else {
+      if (r.users_ran) std::cout << cli::UserSummaryLine(r) << "\n";
       if (!f.verbose && !r.plan.problems.empty()) {
         std::cout << r.plan.problems.size() << " problem rows (run `enrolsync plan` or sync -v to list them)\n";
       }

@@ -51,7 +51,38 @@ std::string PlanSummaryLine(const plan::Plan& p) {
   return line + ".";
 }
 
+void PrintUserPlan(const sync::RunReport& r, std::ostream& out, bool explain) {
+  if (!r.users_ran) return;
+  const auto& u = r.users;
+  if (!u.read_ok) {
+    out << "Users: not synced: " << u.read_error << "\n\n";
+    return;
+  }
+  for (const auto& item : u.plan.items) {
+    out << "  " << plan::UserPlanLine(item);
+    if (explain && !item.why.empty()) out << "    # " << item.why;
+    out << "\n";
+  }
+  for (const auto& pr : u.plan.problems) out << "  problem: " << ProblemText(pr) << "\n";
+  for (const auto& n : u.plan.notes) out << "note: " << n << "\n";
+  if (u.plan.removals_withheld) out << "Nothing will be suspended or deleted this run (" << u.plan.removals_withheld
+                                    << " withheld).\n";
+  out << UserSummaryLine(r) << "\n\n";
+}
+
+std::string UserSummaryLine(const sync::RunReport& r) {
+  const auto& s = r.users.plan.summary;
+  std::string line = "Users: " + std::to_string(r.users.people) + " in the directory; " + std::to_string(s.create) +
+                     " to create, " + std::to_string(s.update) + " to update, " + std::to_string(s.suspend) +
+                     " to suspend, " + std::to_string(s.revive) + " to revive, " + std::to_string(s.remove) +
+                     " to delete";
+  if (!r.users.plan.adoptions.empty()) line += ", " + std::to_string(r.users.plan.adoptions.size()) + " to adopt";
+  if (!r.users.plan.problems.empty()) line += "; " + std::to_string(r.users.plan.problems.size()) + " problems";
+  return line + ".";
+}
+
 void PrintPlan(const sync::RunReport& r, std::ostream& out, bool explain) {
+  PrintUserPlan(r, out, explain);
   const auto& p = r.plan;
   for (const auto& item : p.items) {
     out << "  " << plan::PlanLine(item);
@@ -72,6 +103,17 @@ void PrintPlan(const sync::RunReport& r, std::ostream& out, bool explain) {
 }
 
 void PrintGuard(const sync::RunReport& r, std::ostream& out) {
+  if (r.users_ran && r.users.plan.guard_tripped) {
+    const auto& u = r.users.plan;
+    out << "Refusing to apply: " << u.summary.Removals() << " user removals exceed [safety] max_removals (limit "
+        << u.removal_limit << " of " << u.managed_users << " managed users).\nThese would have gone:\n";
+    for (const auto& item : u.items)
+      if (item.action == plan::UserAction::kSuspend || item.action == plan::UserAction::kDelete)
+        out << "  " << plan::UserPlanLine(item) << "\n";
+    out << "Nothing was changed. If this is intended, approve this run with --allow-removals "
+        << u.summary.Removals() << ".\n";
+    return;
+  }
   const auto& p = r.plan;
   out << "Refusing to apply: " << p.summary.Removals() << " removals exceed [safety] max_removals (limit "
       << p.removal_limit << " of " << p.managed_enrolments << " managed enrolments).\n"
@@ -85,6 +127,12 @@ void PrintGuard(const sync::RunReport& r, std::ostream& out) {
 }
 
 void PrintRunSummary(const sync::RunReport& r, std::ostream& out) {
+  if (r.users_ran && r.users.applied) {
+    const auto& u = r.users.apply.applied;
+    out << "Users applied: " << u.create << " created, " << u.update << " updated, " << u.suspend << " suspended, "
+        << u.revive << " revived, " << u.remove << " deleted; " << r.users.apply.failures.size() << " failed.\n";
+    for (const auto& f : r.users.apply.failures) out << "  failed: " << f << "\n";
+  }
   const auto& a = r.apply.applied;
   out << "Applied: " << a.courses_create << " created, " << a.enrol << " enrolled, " << a.unsuspend
       << " unsuspended, " << a.suspend << " suspended, " << a.unenrol << " unenrolled, " << a.role_assign
@@ -97,8 +145,8 @@ void PrintRunSummary(const sync::RunReport& r, std::ostream& out) {
   }
   out << "Moodle calls: " << calls << " (" << r.write_calls << " writes)" << (by.empty() ? "" : ": " + by) << "\n";
   out << "Time: sources " << Seconds(r.timings.sources) << ", Moodle reads " << Seconds(r.timings.moodle_read)
-      << " (" << r.courses_verified << " courses verified), planning " << Seconds(r.timings.planning) << ", apply "
-      << Seconds(r.timings.apply) << "\n";
+      << " (" << r.courses_verified << " courses verified), users " << Seconds(r.timings.users) << ", planning "
+      << Seconds(r.timings.planning) << ", apply " << Seconds(r.timings.apply) << "\n";
 }
 
 std::string ReportJson(const sync::RunReport& r, const std::string& command) {
@@ -115,6 +163,43 @@ std::string ReportJson(const sync::RunReport& r, const std::string& command) {
   j["exit_code"] = r.exit_code;
   if (!r.error.empty()) j["error"] = r.error;
   j["summary"] = summary(p.summary, p.problems.size());
+  if (r.users_ran) {
+    const auto& us = r.users.plan.summary;
+    j["summary"]["users.create"] = us.create;
+    j["summary"]["users.update"] = us.update;
+    j["summary"]["users.suspend"] = us.suspend;
+    j["summary"]["users.revive"] = us.revive;
+    j["summary"]["users.delete"] = us.remove;
+    json uitems = json::array();
+    for (const auto& i : r.users.plan.items) {
+      json it{{"action", plan::UserActionName(i.action)}, {"username", i.username}, {"reason", i.why}};
+      if (i.userid) it["userid"] = i.userid;
+      if (!i.changes.empty()) {
+        json ch = json::array();
+        for (const auto& c : i.changes) ch.push_back(json{{"field", c.field}, {"from", c.from}, {"to", c.to}});
+        it["changes"] = ch;
+      }
+      uitems.push_back(std::move(it));
+    }
+    json uproblems = json::array();
+    for (const auto& pr : r.users.plan.problems) uproblems.push_back(json{{"reason", pr.reason}, {"values", pr.values}});
+    j["users"] = json{{"read_ok", r.users.read_ok},
+                      {"error", r.users.read_error},
+                      {"people", r.users.people},
+                      {"contexts", r.users.context_counts},
+                      {"items", uitems},
+                      {"problems", uproblems},
+                      {"notes", r.users.plan.notes},
+                      {"adopted", r.users.plan.adoptions.size()},
+                      {"removals_withheld", r.users.plan.removals_withheld},
+                      {"guard_tripped", r.users.plan.guard_tripped}};
+    if (r.users.applied) {
+      const auto& ua = r.users.apply.applied;
+      j["users"]["applied"] = json{{"create", ua.create}, {"update", ua.update}, {"suspend", ua.suspend},
+                                   {"revive", ua.revive}, {"delete", ua.remove}};
+      j["users"]["failures"] = r.users.apply.failures;
+    }
+  }
   json items = json::array();
   for (const auto& i : p.items) {
     json it{{"action", plan::ActionName(i.action)}, {"course", i.course_shortname}, {"reason", i.reason}};
@@ -162,6 +247,7 @@ std::string ReportJson(const sync::RunReport& r, const std::string& command) {
   }
   j["calls"] = json{{"total", total}, {"writes", r.write_calls}, {"by_function", calls}};
   j["timings"] = json{{"sources_s", r.timings.sources},
+                      {"users_s", r.timings.users},
                       {"moodle_read_s", r.timings.moodle_read},
                       {"planning_s", r.timings.planning},
                       {"apply_s", r.timings.apply}};

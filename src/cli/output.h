@@ -8,6 +8,9 @@
 
 namespace enrolsync::cli {
 
+// The user sync's plan: "+ user", "~ user", "- suspend user", … and its summary.
+void PrintUserPlan(const sync::RunReport& r, std::ostream& out, bool explain);
+std::string UserSummaryLine(const sync::RunReport& r);
 // terraform-style plan lines, problems and the one-line summary.
 void PrintPlan(const sync::RunReport& r, std::ostream& out, bool explain);
 // "Plan: 3 to create, 40 to enrol, …; 19 problems."

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <algorithm>
 
 #include <toml++/toml.h>
 
@@ -375,6 +376,119 @@ Status LoadSafety(const Section& s, plan::Policy* policy) {
   return Fail(ErrorCode::kConfig, s.Where(*n) + "[safety] max_removals must be a count (50) or a percentage (\"10%\")");
 }
 
+// Moodle user fields a directory attribute may fill (auth_ldap's field_map_*).
+const std::set<std::string>& UserFields() {
+  static const std::set<std::string> f = {"firstname", "lastname", "email", "idnumber", "department", "institution",
+                                          "phone1", "phone2", "address", "city", "country", "description",
+                                          "middlename", "alternatename", "firstnamephonetic", "lastnamephonetic"};
+  return f;
+}
+
+Status LoadUsers(const Section& s, const Section& map, const fs::path& base, const EnvLookup& env, UsersConfig* u) {
+  if (!s.present()) return Ok();
+  u->enabled = true;
+  TRY(s.CheckKeys({"source", "url", "start_tls", "ca_file", "bind_dn", "bind_password", "bind_password_file",
+                   "bind_password_env", "contexts", "search_sub", "user_attribute", "object_class", "user_type",
+                   "removed_user_action", "auth", "page_size", "timeout_seconds", "update", "table", "username",
+                   "disabled", "map"}));
+  std::optional<std::string> v;
+  TRY_ASSIGN(v, s.String("source"));
+  u->source = v.value_or("ldap");
+  if (u->source != "ldap" && u->source != "sql" && u->source != "csv")
+    return Fail(ErrorCode::kConfig, s.Where(*s.Node("source")) + "[users] source = \"" + u->source +
+                                        "\" is not one of: ldap | sql | csv");
+  TRY_ASSIGN(v, s.String("auth"));
+  u->policy.auth = v.value_or("ldap");
+  TRY_ASSIGN(u->policy.removed_user_action,
+             s.Enum<plan::RemovedUserAction>("removed_user_action",
+                                             {{"keep", plan::RemovedUserAction::kKeep},
+                                              {"suspend", plan::RemovedUserAction::kSuspend},
+                                              {"delete", plan::RemovedUserAction::kDelete}},
+                                             plan::RemovedUserAction::kSuspend));
+  // [users.map]
+  if (!map.present()) return Fail(ErrorCode::kConfig, s.file() + ": [users.map] is required (Moodle field = attribute)");
+  TRY(map.CheckKeys(UserFields()));
+  for (const std::string field : {"firstname", "lastname", "email", "idnumber", "department", "institution", "phone1",
+                                  "phone2", "address", "city", "country", "description", "middlename",
+                                  "alternatename", "firstnamephonetic", "lastnamephonetic"}) {
+    std::optional<std::string> attr;
+    TRY_ASSIGN(attr, map.String(field));
+    if (attr) {
+      u->map.emplace_back(field, *attr);
+      u->policy.mapped_fields.push_back(field);
+    }
+  }
+  for (const char* required : {"firstname", "lastname", "email"}) {
+    bool found = false;
+    for (const auto& [f, a] : u->map) found |= f == required;
+    if (!found) return Fail(ErrorCode::kConfig, s.file() + ": [users.map] " + required + " is required");
+  }
+  // Fields kept in step every run (default: all mapped fields).
+  if (const toml::node* n = s.Node("update")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return Fail(ErrorCode::kConfig, s.Where(*n) + "[users] update must be a list of Moodle fields");
+    for (const auto& el : *arr) {
+      auto f = el.value<std::string>();
+      if (!f || std::find(u->policy.mapped_fields.begin(), u->policy.mapped_fields.end(), *f) ==
+                    u->policy.mapped_fields.end())
+        return Fail(ErrorCode::kConfig, s.Where(el) + "[users] update lists '" + f.value_or("?") +
+                                            "', which is not a field in [users.map]");
+      u->policy.update_fields.insert(*f);
+    }
+  } else {
+    u->policy.update_fields.insert(u->policy.mapped_fields.begin(), u->policy.mapped_fields.end());
+  }
+
+  if (u->source != "ldap") {
+    TRY_ASSIGN(u->table, s.RequiredString("table"));
+    TRY_ASSIGN(u->username_column, s.RequiredString("username"));
+    TRY_ASSIGN(v, s.String("disabled"));
+    u->disabled_column = v.value_or("");
+    return Ok();
+  }
+  auto& l = u->ldap;
+  TRY_ASSIGN(l.url, s.RequiredString("url"));
+  if (l.url.rfind("ldap://", 0) != 0 && l.url.rfind("ldaps://", 0) != 0)
+    return Fail(ErrorCode::kConfig, s.file() + ": [users] url = \"" + l.url + "\" must start with ldap:// or ldaps://");
+  std::optional<bool> b;
+  TRY_ASSIGN(b, s.Bool("start_tls"));
+  l.start_tls = b.value_or(false);
+  TRY_ASSIGN(b, s.Bool("search_sub"));
+  l.search_sub = b.value_or(false);
+  TRY_ASSIGN(v, s.String("ca_file"));
+  if (v) l.ca_file = Resolve(base, *v);
+  TRY_ASSIGN(v, s.String("bind_dn"));
+  l.bind_dn = v.value_or("");
+  TRY_ASSIGN(l.bind_password, Secret(s, "bind_password", base, env, !l.bind_dn.empty()));
+  TRY_ASSIGN(v, s.String("user_type"));
+  l.user_type = v.value_or("default");
+  if (l.user_type != "default" && l.user_type != "ad")
+    return Fail(ErrorCode::kConfig, s.file() + ": [users] user_type = \"" + l.user_type + "\" is not one of: default | ad");
+  bool ad = l.user_type == "ad";
+  TRY_ASSIGN(v, s.String("user_attribute"));
+  l.user_attribute = v.value_or(ad ? "sAMAccountName" : "uid");
+  TRY_ASSIGN(v, s.String("object_class"));
+  l.object_class = v.value_or(ad ? "user" : "inetOrgPerson");
+  std::optional<long long> i;
+  TRY_ASSIGN(i, s.Int("page_size"));
+  l.page_size = static_cast<int>(i.value_or(250));
+  if (l.page_size < 1 || l.page_size > 100000)
+    return Fail(ErrorCode::kConfig, s.file() + ": [users] page_size must be between 1 and 100000");
+  TRY_ASSIGN(i, s.Int("timeout_seconds"));
+  l.timeout_seconds = static_cast<int>(i.value_or(30));
+  const toml::node* ctx = s.Node("contexts");
+  const toml::array* arr = ctx ? ctx->as_array() : nullptr;
+  if (!arr || arr->empty())
+    return Fail(ErrorCode::kConfig, s.file() + ": [users] contexts must list at least one search base");
+  for (const auto& el : *arr) {
+    auto c = el.value<std::string>();
+    if (!c || Trim(*c).empty()) return Fail(ErrorCode::kConfig, s.Where(el) + "[users] contexts entries must be DNs");
+    l.contexts.push_back(*c);
+  }
+  l.map = u->map;
+  return Ok();
+}
+
 Status LoadState(const Section& s, StateConfig* st) {
   if (!s.present()) return Ok();
   TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days"}));
@@ -414,7 +528,7 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   fs::path base = fs::absolute(fs::path(path)).parent_path();
 
   Section top(path, "", &root);
-  TRY(top.CheckKeys({"state_dir", "moodle", "source", "courses", "enrolments", "safety", "state"}));
+  TRY(top.CheckKeys({"state_dir", "moodle", "source", "courses", "enrolments", "users", "safety", "state"}));
   std::optional<std::string> state_dir;
   TRY_ASSIGN(state_dir, top.String("state_dir"));
   cfg.state_dir = Resolve(base, state_dir.value_or("state"));
@@ -427,6 +541,11 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
                   &cfg.policy));
   TRY(LoadEnrolments(Section(path, "enrolments", Sub(root, "enrolments")), &cfg.enrolments, &cfg.policy));
   TRY(LoadSafety(Section(path, "safety", Sub(root, "safety")), &cfg.policy));
+  const toml::table* users = Sub(root, "users");
+  const toml::table* users_map = users ? users->get_as<toml::table>("map") : nullptr;
+  TRY(LoadUsers(Section(path, "users", users), Section(path, "users.map", users_map), base, env, &cfg.users));
+  cfg.users.policy.max_removals = cfg.policy.max_removals;
+  cfg.users.policy.max_removals_percent = cfg.policy.max_removals_percent;
   TRY(LoadState(Section(path, "state", Sub(root, "state")), &cfg.state));
   return cfg;
 }

@@ -12,6 +12,8 @@
 
 #include "moodle/client.h"
 #include "plan/policy.h"
+#include "plan/user_plan.h"
+#include "sources/directory.h"
 #include "sources/source.h"
 #include "util/result.h"
 
@@ -39,6 +41,19 @@ struct EnrolmentsConfig {
   std::string role_field;    // remoterolefield ("" = every row gets default_role)
 };
 
+// [users]: the directory (or an MIS table) as the source of Moodle users.
+struct UsersConfig {
+  bool enabled = false;
+  std::string source = "ldap";  // "ldap" | "sql" | "csv" (sql/csv read a table through [source])
+  sources::LdapSettings ldap;   // source = "ldap"; ldap.map holds [users.map]
+  // source = "sql" | "csv":
+  std::string table;
+  std::string username_column;
+  std::string disabled_column;  // optional: a non-empty, non-"0" value suspends the user
+  std::vector<std::pair<std::string, std::string>> map;  // Moodle field -> column or attribute
+  plan::UserPolicy policy;      // auth, removed_user_action, update fields
+};
+
 struct StateConfig {
   // Courses whose participants are re-read from Moodle each run even when the
   // plan does not touch them, oldest verification first. Bounds what a
@@ -55,6 +70,7 @@ struct Config {
   sources::SourceSettings source;
   CoursesConfig courses;
   EnrolmentsConfig enrolments;
+  UsersConfig users;
   plan::Policy policy;  // the enrol_database settings + [safety]
   StateConfig state;
 };

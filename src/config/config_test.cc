@@ -107,6 +107,55 @@ TEST_F(ConfigTest, IssueExampleLoadsAsWritten) {
       << "new courses get sections 0-4 like enrol_database's";
 }
 
+// The [users] block from the directory-sync issue, next to the example.
+const char* kUsersBlock = R"(
+[users]
+source = "ldap"                       # ldap | sql | csv
+url = "ldap://127.0.0.1:3890"         # ldaps://… or start_tls = true
+bind_dn = "cn=admin,dc=school,dc=test"
+bind_password_file = "ldap.password"  # or bind_password_env
+contexts = ["ou=Students,dc=school,dc=test", "ou=Staff,dc=school,dc=test"]
+search_sub = false
+user_attribute = "uid"                # AD: sAMAccountName
+object_class = "inetOrgPerson"        # AD: user
+user_type = "default"                 # default | ad
+removed_user_action = "suspend"       # keep | suspend | delete
+auth = "ldap"
+page_size = 250
+
+[users.map]                           # Moodle field = directory attribute
+firstname = "givenName"
+lastname = "sn"
+email = "mail"
+idnumber = "employeeNumber"
+)";
+
+TEST_F(ConfigTest, UsersBlockLoadsAsWritten) {
+  Write("ldap.password", "ldap-secret-99\n");
+  auto cfg = Load(std::string(kIssueExample) + kUsersBlock);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  const auto& u = cfg->users;
+  EXPECT_TRUE(u.enabled);
+  EXPECT_EQ(u.ldap.url, "ldap://127.0.0.1:3890");
+  EXPECT_EQ(u.ldap.bind_password, "ldap-secret-99");
+  EXPECT_EQ(u.ldap.contexts.size(), 2u);
+  EXPECT_EQ(u.ldap.page_size, 250);
+  EXPECT_EQ(u.policy.auth, "ldap");
+  EXPECT_EQ(u.policy.removed_user_action, plan::RemovedUserAction::kSuspend);
+  EXPECT_EQ(u.ldap.map.size(), 4u);
+  EXPECT_EQ(u.policy.update_fields.size(), 4u);
+  EXPECT_EQ(Redact("bind failed ldap-secret-99"), "bind failed [REDACTED]");
+}
+
+TEST_F(ConfigTest, UsersMapNeedsNameAndEmail) {
+  Write("ldap.password", "x1234\n");
+  std::string text = std::string(kIssueExample) + kUsersBlock;
+  text.replace(text.find("email = \"mail\""), 14, "");
+  auto cfg = Load(text);
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("[users.map] email is required"));
+}
+
 TEST_F(ConfigTest, TokenCanComeFromEnvironment) {
   auto text = Replace(kIssueExample, "token_file = \"moodle.token\"", "token_env = \"MY_TOKEN\"");
   auto cfg = Load(text, [](const std::string& n) -> std::optional<std::string> {

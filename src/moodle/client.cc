@@ -398,6 +398,92 @@ Result<std::vector<model::Course>> Client::GetAllCourses() {
   return out;
 }
 
+namespace {
+// The profile fields enrolsync compares for the user sync.
+constexpr const char* kProfileFields[] = {"firstname", "lastname", "email", "idnumber", "department",
+                                          "institution", "phone1", "phone2", "address", "city", "country",
+                                          "description", "middlename", "alternatename", "firstnamephonetic",
+                                          "lastnamephonetic"};
+
+model::User ParseUser(const json& u) {
+  model::User user;
+  user.id = wire::JId(u, "id");
+  user.username = wire::JStr(u, "username");
+  user.email = wire::JStr(u, "email");
+  user.idnumber = wire::JStr(u, "idnumber");
+  user.auth = wire::JStr(u, "auth");
+  user.suspended = wire::JBool(u, "suspended", false);
+  for (const char* f : kProfileFields) {
+    if (u.contains(f) && u[f].is_string()) user.profile[f] = u[f].get<std::string>();
+  }
+  return user;
+}
+}  // namespace
+
+Result<std::vector<model::User>> Client::GetUsersByAuth(const std::string& auth) {
+  const std::string fn = "core_user_get_users";
+  auto r = impl_->CallJson(fn, {{"criteria[0][key]", "auth"}, {"criteria[0][value]", auth}});
+  if (!r) return Fail(r.error());
+  if (!r->is_object() || !r->contains("users") || !(*r)["users"].is_array())
+    return Fail(ErrorCode::kIo, fn + ": expected {\"users\": [...]}, got " + r->dump().substr(0, 200));
+  std::vector<model::User> out;
+  for (const auto& u : (*r)["users"]) out.push_back(ParseUser(u));
+  return out;
+}
+
+std::vector<Result<MoodleId>> Client::CreateUsers(const std::vector<NewUser>& users, const Progress& progress) {
+  WriteJob job;
+  job.function = "core_user_create_users";
+  job.count = users.size();
+  job.vars = [&](std::size_t i) { return 2 + users[i].fields.size(); };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
+    const NewUser& u = users[i];
+    const std::string p = "users[" + I(pos) + "]";
+    f.emplace_back(p + "[username]", u.username);
+    f.emplace_back(p + "[auth]", u.auth);
+    for (const auto& [k, v] : u.fields) f.emplace_back(p + "[" + k + "]", v);
+  };
+  job.parse = [&](const json& doc, std::span<const std::size_t> items, std::vector<MoodleId>& ids) -> Status {
+    if (!doc.is_array())
+      return Fail(ErrorCode::kIo, job.function + ": users were sent but the answer is not a list: " +
+                                      doc.dump().substr(0, 200));
+    std::map<std::string, MoodleId> by_username;
+    for (const auto& u : doc) by_username[wire::JStr(u, "username")] = wire::JId(u, "id");
+    for (std::size_t pos = 0; pos < items.size(); ++pos) {
+      auto it = by_username.find(users[items[pos]].username);
+      ids[pos] = it != by_username.end() && it->second > 0 ? it->second : -1;
+    }
+    return Ok();
+  };
+  return impl_->RunWrites(job, progress);
+}
+
+std::vector<Status> Client::UpdateUsers(const std::vector<UserUpdate>& users, const Progress& progress) {
+  WriteJob job;
+  job.function = "core_user_update_users";
+  job.count = users.size();
+  job.vars = [&](std::size_t i) { return 2 + users[i].fields.size(); };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
+    const UserUpdate& u = users[i];
+    const std::string p = "users[" + I(pos) + "]";
+    f.emplace_back(p + "[id]", N(u.id));
+    for (const auto& [k, v] : u.fields) f.emplace_back(p + "[" + k + "]", v);
+    if (u.suspended) f.emplace_back(p + "[suspended]", *u.suspended ? "1" : "0");
+  };
+  return Impl::ToStatus(impl_->RunWrites(job, progress));
+}
+
+std::vector<Status> Client::DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress) {
+  WriteJob job;
+  job.function = "core_user_delete_users";
+  job.count = userids.size();
+  job.vars = [](std::size_t) -> std::size_t { return 1; };
+  job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
+    f.emplace_back("userids[" + I(pos) + "]", N(userids[i]));
+  };
+  return Impl::ToStatus(impl_->RunWrites(job, progress));
+}
+
 Result<std::vector<model::User>> Client::GetUsersByField(const std::string& field,
                                                          const std::vector<std::string>& values) {
   const std::string fn = "core_user_get_users_by_field";
@@ -429,16 +515,7 @@ Result<std::vector<model::User>> Client::GetUsersByField(const std::string& fiel
           return;
         }
         std::vector<model::User> users;
-        for (const auto& u : *r) {
-          model::User user;
-          user.id = wire::JId(u, "id");
-          user.username = wire::JStr(u, "username");
-          user.email = wire::JStr(u, "email");
-          user.idnumber = wire::JStr(u, "idnumber");
-          user.auth = wire::JStr(u, "auth");
-          user.suspended = wire::JBool(u, "suspended", false);
-          users.push_back(std::move(user));
-        }
+        for (const auto& u : *r) users.push_back(ParseUser(u));
         parts[k] = std::move(users);
       },
       {});

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -91,6 +92,23 @@ struct RoleAssignment {
   MoodleId roleid = 0;
 };
 
+// A user for core_user_create_users: auth (e.g. "ldap") and profile fields
+// (firstname, lastname, email, idnumber, department…). No password: external
+// auth methods need none.
+struct NewUser {
+  std::string username;
+  std::string auth;
+  std::map<std::string, std::string> fields;
+};
+
+// core_user_update_users: only the given fields change; `suspended` is sent
+// only when set.
+struct UserUpdate {
+  MoodleId id = 0;
+  std::map<std::string, std::string> fields;
+  std::optional<bool> suspended;
+};
+
 // Calls and time per web-service function, for run summaries.
 struct FunctionStats {
   int calls = 0;
@@ -144,6 +162,13 @@ class Client {
                                   const Progress& progress = {});
   std::vector<Status> UnassignRoles(const std::vector<RoleAssignment>& assignments,
                                     const Progress& progress = {});
+
+  // Users. GetUsersByAuth is one core_user_get_users call (criteria auth);
+  // the users come with their profile fields.
+  Result<std::vector<model::User>> GetUsersByAuth(const std::string& auth);
+  std::vector<Result<MoodleId>> CreateUsers(const std::vector<NewUser>& users, const Progress& progress = {});
+  std::vector<Status> UpdateUsers(const std::vector<UserUpdate>& users, const Progress& progress = {});
+  std::vector<Status> DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress = {});
 
   // Per-function call counts and time since construction. Thread-safe.
   std::map<std::string, FunctionStats> Stats() const;

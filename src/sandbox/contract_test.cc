@@ -1,7 +1,8 @@
 // Replays every recorded Moodle 5.1 transcript (shared/moodle/transcripts)
 // against a fresh sandbox and checks that the answer has the recorded shape:
 // same HTTP status, same keys and JSON types (recursively; an array element
-// must match one of the recorded elements), the literal `null` / empty body
+// must match one of the recorded elements; an empty/non-empty array must
+// stay empty/non-empty), the literal `null` / empty body
 // where Moodle sent one, and for errors the same exception and errorcode and
 // the same message once digits are masked (ids differ).
 //
@@ -102,7 +103,9 @@ std::string ShapeDiff(const json& expected, const json& actual, const std::strin
     }
   } else if (expected.is_array()) {
     if (!expected.empty() && actual.empty()) return path + ": expected a non-empty array, got []";
-    if (expected.empty()) return "";  // nothing recorded to compare elements with
+    // Recorded empty lists (no enrolment methods, no warnings, no files) are
+    // part of the contract too.
+    if (expected.empty()) return actual.empty() ? "" : path + ": expected [], got " + std::to_string(actual.size()) + " elements";
     for (std::size_t i = 0; i < actual.size(); ++i) {
       std::string first;
       bool ok = false;
@@ -129,6 +132,7 @@ TEST(ShapeDiff, DetectsMissingExtraAndRetypedKeys) {
   EXPECT_EQ(ShapeDiff(e, json::parse(R"({"a":2})"), "$"), "$.b: missing");
   EXPECT_EQ(ShapeDiff(e, json::parse(R"({"a":2,"b":[{"x":"s","y":1}]})"), "$"), "$.b[0].y: unexpected key");
   EXPECT_EQ(ShapeDiff(e, json::parse(R"({"a":2,"b":[]})"), "$"), "$.b: expected a non-empty array, got []");
+  EXPECT_EQ(ShapeDiff(json::parse("[]"), json::parse("[1]"), "$"), "$: expected [], got 1 elements");
 }
 
 // ---------------------------------------------------------------------------

@@ -89,12 +89,15 @@ int main(int argc, char** argv) {
   CLI::App app{"enrolsync-sandbox: a simulated Moodle 5.1 web-service endpoint"};
   std::string listen = "127.0.0.1:0", state, token, token_file, seed;
   int latency = 0, max_vars = 5000;
+  bool no_welcome = false;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 = any free port)");
   app.add_option("--state", state, "directory holding the site's state (site.db)")->required();
   auto* tok = app.add_option("--token", token, "the web-service token clients must send");
   app.add_option("--token-file", token_file, "file whose first line is the token")->excludes(tok);
   app.add_option("--latency-ms", latency, "milliseconds added to every call (Moodle bootstrap ~50)");
   app.add_option("--max-input-vars", max_vars, "PHP max_input_vars: POST variables past it are lost");
+  app.add_flag("--no-welcome-messages", no_welcome,
+               "new courses' manual instance does not send the course welcome message");
   app.add_option("--seed-users", seed, "CSV username,firstname,lastname,email,idnumber: create as auth=ldap");
   CLI11_PARSE(app, argc, argv);
 
@@ -102,6 +105,7 @@ int main(int argc, char** argv) {
   options.state_dir = state;
   options.latency_ms = latency;
   options.max_input_vars = max_vars;
+  options.manual_welcome_message = !no_welcome;
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "enrolsync-sandbox: --listen must be HOST:PORT\n";

@@ -205,6 +205,7 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(const Options& options) {
   } catch (const std::exception& e) {
     return Fail(ErrorCode::kIo, std::string("sandbox: cannot open site state: ") + e.what());
   }
+  impl->store->set_manual_welcome_default(options.manual_welcome_message);
   Impl* raw = impl.get();
   impl->server.Post(kEndpoint, [raw](const httplib::Request& req, httplib::Response& res,
                                     const httplib::ContentReader& reader) {
@@ -226,6 +227,11 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(const Options& options) {
     return Fail(ErrorCode::kIo, "sandbox: cannot listen on " + options.host + ":" + std::to_string(options.port));
   }
   impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  // httplib's stop() does nothing until the accept loop runs, so a Stop()
+  // right after Start() would hang: wait for the loop.
+  for (int i = 0; i < 5000 && !impl->server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return std::unique_ptr<Sandbox>(new Sandbox(std::move(impl)));
 }
 
@@ -269,7 +275,14 @@ std::vector<model::Course> Sandbox::Courses() {
   std::vector<model::Course> out;
   for (const Row& r : impl_->store->db().All(
            "SELECT id, fullname, shortname, idnumber, category, visible FROM course WHERE id <> 1 ORDER BY id")) {
-    out.push_back({r[0].i, r[1].s, r[2].s, r[3].s, r[4].i, r[5].i != 0});
+    model::Course c;
+    c.id = r[0].i;
+    c.fullname = r[1].s;
+    c.shortname = r[2].s;
+    c.idnumber = r[3].s;
+    c.categoryid = r[4].i;
+    c.visible = r[5].i != 0;
+    out.push_back(std::move(c));
   }
   return out;
 }
@@ -288,9 +301,18 @@ std::vector<model::User> Sandbox::Users() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   std::vector<model::User> out;
   for (const Row& r : impl_->store->db().All(
-           "SELECT id, username, email, idnumber, auth, suspended FROM users WHERE deleted = 0 AND id <> 1 "
-           "ORDER BY id")) {
-    out.push_back({r[0].i, r[1].s, r[2].s, r[3].s, r[4].s, r[5].i != 0});
+           "SELECT id, username, email, idnumber, auth, suspended, firstname, lastname, department, institution, "
+           "city, country FROM users WHERE deleted = 0 AND id <> 1 ORDER BY id")) {
+    model::User u;
+    u.id = r[0].i;
+    u.username = r[1].s;
+    u.email = r[2].s;
+    u.idnumber = r[3].s;
+    u.auth = r[4].s;
+    u.suspended = r[5].i != 0;
+    u.profile = {{"firstname", r[6].s}, {"lastname", r[7].s}, {"email", r[2].s}, {"idnumber", r[3].s},
+                 {"department", r[8].s}, {"institution", r[9].s}, {"city", r[10].s}, {"country", r[11].s}};
+    out.push_back(std::move(u));
   }
   return out;
 }
@@ -466,6 +488,18 @@ Status Sandbox::SetInstanceStatus(MoodleId courseid, std::string method, int sta
                                             " instance");
     }
     s.SyncMetaChild(courseid);
+    return Ok();
+  });
+}
+
+Status Sandbox::SetWelcomeMessage(MoodleId courseid, bool enabled) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  SiteStore& s = *impl_->store;
+  return Guarded(s, [&]() -> Status {
+    if (s.db().Run("UPDATE enrol SET customint1 = ? WHERE courseid = ? AND enrol = 'manual'", enabled ? 1 : 0,
+                   courseid) == 0) {
+      return Fail(ErrorCode::kNotFound, "sandbox: course " + std::to_string(courseid) + " has no manual instance");
+    }
     return Ok();
   });
 }

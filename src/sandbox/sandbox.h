@@ -30,6 +30,9 @@ struct Options {
   int max_input_vars = 5000;            // PHP's limit on POST variables
   int latency_ms = 0;                   // added to every call (Moodle's bootstrap ~50 ms)
   bool webservices_enabled = true;      // false: every call gets 403, empty body
+  // "Send course welcome message" of the manual instance of courses created
+  // from now on (Moodle's default: on). Existing instances keep theirs.
+  bool manual_welcome_message = true;
 };
 
 class Sandbox {
@@ -69,6 +72,8 @@ class Sandbox {
   // The course's context id (for core_role_assign_roles' contextid); 0 if none.
   MoodleId CourseContextId(MoodleId courseid);
   // Every non-deleted user except guest (id 1), by id; admin (2) included.
+  // profile holds firstname, lastname, email, idnumber, department,
+  // institution, city, country.
   std::vector<model::User> Users();
   // POSTs received per wsfunction name (any outcome, unknown names too).
   std::map<std::string, int> CallCounts();
@@ -95,6 +100,8 @@ class Sandbox {
                                   const std::string& idnumber);
   // Enables/disables an enrol instance (Moodle's "set_instance_status").
   Status SetInstanceStatus(MoodleId courseid, std::string method, int status);
+  // Switches the manual instance's "Send course welcome message" on or off.
+  Status SetWelcomeMessage(MoodleId courseid, bool enabled);
 
   // --- fault injection ---
   struct Fault {

@@ -45,7 +45,11 @@ class SandboxTest : public ::testing::Test {
     client_.reset();
     if (sb_) sb_->Stop();
     sb_.reset();
-    if (!keep_dir) dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    if (!keep_dir) {
+      std::error_code ec;
+      if (!dir_.empty()) fs::remove_all(dir_, ec);
+      dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    }
     o.state_dir = dir_.string();
     o.token = kToken;
     auto s = Sandbox::Start(o);
@@ -540,12 +544,31 @@ TEST_F(SandboxTest, WelcomeMessageIsWrittenOnEveryEnrolCallOnceTheCourseHasATeac
   EXPECT_EQ(sb_->WelcomeMessagesSent(), 1);
   Enrol(c, s, 5, {{"enrolments[0][suspend]", "1"}});
   EXPECT_EQ(sb_->WelcomeMessagesSent(), 2);
-  ASSERT_TRUE(sb_->SetInstanceStatus(c, "manual", 0));
+  // The same user twice in one call: one message.
+  Call("enrol_manual_enrol_users", {{"enrolments[0][roleid]", "5"}, {"enrolments[0][userid]", std::to_string(s)},
+                                    {"enrolments[0][courseid]", std::to_string(c)}, {"enrolments[1][roleid]", "4"},
+                                    {"enrolments[1][userid]", std::to_string(s)},
+                                    {"enrolments[1][courseid]", std::to_string(c)}});
+  EXPECT_EQ(sb_->WelcomeMessagesSent(), 3);
+  // With "Send course welcome message" off, nothing is sent.
+  ASSERT_TRUE(sb_->SetWelcomeMessage(c, false));
+  Enrol(c, s, 5);
+  EXPECT_EQ(sb_->WelcomeMessagesSent(), 3);
+}
+
+TEST_F(SandboxTest, WelcomeMessageOffByOptionForNewCourses) {
+  Options o;
+  o.manual_welcome_message = false;
+  StartWith(o);
+  MoodleId c = CreateCourse("C");
+  Enrol(c, CreateUser("t"), 3);
+  Enrol(c, CreateUser("s"), 5);
+  EXPECT_EQ(sb_->WelcomeMessagesSent(), 0);
 }
 
 TEST_F(SandboxTest, OversizedPostLosesVarsPastMaxInputVars) {
   Options o;
-  o.max_input_vars = 20;
+  o.max_input_vars = 21;
   StartWith(o);
   MoodleId c = CreateCourse("C");
   std::vector<MoodleId> users;
@@ -560,11 +583,11 @@ TEST_F(SandboxTest, OversizedPostLosesVarsPastMaxInputVars) {
     }
     return p;
   };
-  // wstoken, wsfunction, moodlewsrestformat + 7 x 3 = 24 vars; PHP keeps 21:
-  // the 7th enrolment loses its userid and courseid.
+  // wstoken, wsfunction, moodlewsrestformat + 7 x 3 = 24 vars; PHP keeps
+  // max_input_vars + 1 = 22: the 7th enrolment loses its userid and courseid.
   EXPECT_EQ(Code(Call("enrol_manual_enrol_users", batch(7))), "invalidparameter");
   EXPECT_TRUE(sb_->Enrolments().empty());
-  // 3 + 6 x 3 = 21 vars: still within what PHP keeps.
+  // 3 + 6 x 3 = 21 vars: all kept.
   EXPECT_TRUE(Call("enrol_manual_enrol_users", batch(6)).is_null());
   EXPECT_EQ(sb_->Enrolments().size(), 6u);
 }
@@ -768,6 +791,50 @@ TEST_F(SandboxTest, MetaLinkMirrorsTheChildAndSuspendsWithoutRolesOnUnenrol) {
   EXPECT_EQ(del[0]["status"], true);
   EXPECT_TRUE(EnrolmentsOf(parent).empty());
   EXPECT_TRUE(Roles(parent, u).empty());
+}
+
+TEST_F(SandboxTest, MetaUserInTwoChildrenStaysActiveThroughTheOtherAndGroupIsKept) {
+  MoodleId parent = CreateCourse("P");
+  MoodleId c1 = CreateCourse("C1");
+  MoodleId c2 = CreateCourse("C2");
+  MoodleId u = CreateUser("u");
+  Enrol(c1, u, 5);
+  Enrol(c2, u, 5);
+  for (MoodleId child : {c1, c2}) {
+    Call("enrol_meta_add_instances", {{"instances[0][metacourseid]", std::to_string(parent)},
+                                      {"instances[0][courseid]", std::to_string(child)},
+                                      {"instances[0][creategroup]", "1"}});
+  }
+  ASSERT_EQ(EnrolmentsOf(parent).size(), 2u);  // one meta enrolment per link
+  Unenrol(c1, u);
+  auto active = Ids(Call("core_enrol_get_enrolled_users", {{"courseid", std::to_string(parent)},
+                                                          {"options[0][name]", "onlyactive"},
+                                                          {"options[0][value]", "1"}}));
+  EXPECT_EQ(active, (std::vector<long long>{u}));
+  EXPECT_EQ(Roles(parent, u), (R{{5, "enrol_meta"}}));  // from the C2 link only
+  json g = Call("core_enrol_get_enrolled_users", {{"courseid", std::to_string(parent)},
+                                                  {"options[0][name]", "userfields"},
+                                                  {"options[0][value]", "id,groups"}});
+  ASSERT_EQ(g[0]["groups"].size(), 2u);  // suspended through C1, still in its group
+  EXPECT_EQ(g[0]["groups"][0]["name"], "Course C1 course");
+}
+
+TEST_F(SandboxTest, ManualEnrolmentInParentSurvivesTheChildLeaving) {
+  MoodleId parent = CreateCourse("P");
+  MoodleId child = CreateCourse("C");
+  MoodleId u = CreateUser("u");
+  Enrol(child, u, 5);
+  Call("enrol_meta_add_instances", {{"instances[0][metacourseid]", std::to_string(parent)},
+                                    {"instances[0][courseid]", std::to_string(child)}});
+  Enrol(parent, u, 5);
+  Unenrol(child, u);
+  EXPECT_EQ(Roles(parent, u), (R{{5, ""}}));
+  auto e = EnrolmentsOf(parent);
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].method, "manual");
+  EXPECT_EQ(e[0].status, 0);
+  EXPECT_EQ(e[1].method, "meta");
+  EXPECT_EQ(e[1].status, 1);
 }
 
 // --- acting as a human -------------------------------------------------------------------

@@ -272,7 +272,7 @@ MoodleId SiteStore::CreateCourse(const NewCourse& c) {
   }
   // Default instances: manual (enabled, student, welcome message on), guest
   // and self (both disabled).
-  AddInstance(id, "manual", 0, kStudentRole, 1LL, std::nullopt);
+  AddInstance(id, "manual", 0, kStudentRole, manual_welcome_default_ ? 1LL : 0LL, std::nullopt);
   AddInstance(id, "guest", 1, 0, std::nullopt, std::nullopt);
   AddInstance(id, "self", 1, kStudentRole, 0LL, 0LL);
   return id;

@@ -50,6 +50,8 @@ class SiteStore {
   explicit SiteStore(const std::string& db_path);
 
   Db& db() { return db_; }
+  // customint1 ("send welcome message") of manual instances created from now on.
+  void set_manual_welcome_default(bool on) { manual_welcome_default_ = on; }
   void Begin() { db_.Exec("BEGIN IMMEDIATE"); }
   void Commit() { db_.Exec("COMMIT"); }
   void Rollback() { db_.Exec("ROLLBACK"); }
@@ -107,6 +109,7 @@ class SiteStore {
   void InsertSections(MoodleId courseid, int numsections);
 
   Db db_;
+  bool manual_welcome_default_ = true;
 };
 
 }  // namespace enrolsync::sandbox

@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS created_course (
   shortname TEXT NOT NULL,
   created INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS managed_user (
+  userid INTEGER PRIMARY KEY,
+  username TEXT NOT NULL,
+  created INTEGER NOT NULL,         -- 1: enrolsync created it; 0: adopted
+  suspended_reason INTEGER NOT NULL -- 0 none, 1 left the directory, 2 disabled in the directory
+);
 CREATE TABLE IF NOT EXISTS course_verified (
   courseid INTEGER PRIMARY KEY,
   verified INTEGER NOT NULL
@@ -155,6 +161,18 @@ Result<model::Ownership> StateDb::LoadOwnership() {
     }
   }
   {
+    Stmt s(impl_->db, "SELECT userid, username, created, suspended_reason FROM managed_user");
+    if (!s.ok()) return Fail(impl_->Err("reading managed users"));
+    while (s.Step() == SQLITE_ROW) {
+      model::ManagedUser u;
+      u.userid = s.Int(0);
+      u.username = s.Text(1);
+      u.created = s.Int(2) != 0;
+      u.suspended_by_us = static_cast<model::SuspendReason>(s.Int(3));
+      o.users[u.userid] = u;
+    }
+  }
+  {
     Stmt s(impl_->db, "SELECT courseid FROM created_course");
     if (!s.ok()) return Fail(impl_->Err("reading created courses"));
     while (s.Step() == SQLITE_ROW) o.created_courses.insert(s.Int(0));
@@ -195,6 +213,19 @@ Status StateDb::RecordCreatedCourse(MoodleId courseid, const std::string& shortn
   Stmt s(impl_->db, "INSERT OR REPLACE INTO created_course(courseid, shortname, created) VALUES (?1, ?2, ?3)");
   s.Bind(1, courseid).Bind(2, shortname).Bind(3, now);
   return impl_->Run(s, "recording a created course");
+}
+
+Status StateDb::UpsertManagedUser(const model::ManagedUser& u) {
+  Stmt s(impl_->db,
+         "INSERT OR REPLACE INTO managed_user(userid, username, created, suspended_reason) VALUES (?1, ?2, ?3, ?4)");
+  s.Bind(1, u.userid).Bind(2, u.username).Bind(3, u.created ? 1 : 0).Bind(4, static_cast<long long>(u.suspended_by_us));
+  return impl_->Run(s, "recording a managed user");
+}
+
+Status StateDb::DeleteManagedUser(MoodleId userid) {
+  Stmt s(impl_->db, "DELETE FROM managed_user WHERE userid = ?1");
+  s.Bind(1, userid);
+  return impl_->Run(s, "forgetting a managed user");
 }
 
 Status StateDb::Begin() { return impl_->Exec("BEGIN IMMEDIATE"); }

@@ -43,6 +43,9 @@ class StateDb {
   Status UpsertEnrolment(const model::OwnedEnrolment& e);
   Status DeleteEnrolment(model::CourseUser key);
   Status RecordCreatedCourse(MoodleId courseid, const std::string& shortname, long long now);
+  // Users the user sync manages (created or adopted), and why we suspended them.
+  Status UpsertManagedUser(const model::ManagedUser& u);
+  Status DeleteManagedUser(MoodleId userid);
 
   Status Begin();
   Status Commit();

@@ -42,6 +42,19 @@ TEST_F(StateDbTest, OwnershipSurvivesReopening) {
   EXPECT_EQ(o->created_courses, (std::set<model::MoodleId>{10}));
 }
 
+TEST_F(StateDbTest, ManagedUsersRememberWhyWeSuspendedThem) {
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db);
+  ASSERT_TRUE((*db)->UpsertManagedUser({7, "jsmith", false, model::SuspendReason::kLeftDirectory}));
+  ASSERT_TRUE((*db)->UpsertManagedUser({8, "ayoung", true, model::SuspendReason::kNone}));
+  ASSERT_TRUE((*db)->DeleteManagedUser(8));
+  auto o = (*db)->LoadOwnership();
+  ASSERT_TRUE(o);
+  ASSERT_EQ(o->users.size(), 1u);
+  EXPECT_EQ(o->users.at(7).suspended_by_us, model::SuspendReason::kLeftDirectory);
+  EXPECT_FALSE(o->users.at(7).created);
+}
+
 TEST_F(StateDbTest, UpsertReplacesRolesAndDeleteForgets) {
   auto db = StateDb::Open(dir_.string());
   ASSERT_TRUE(db);

@@ -85,10 +85,13 @@ class Runner {
   void Execute(long long now) {
     // 1. Sources. Unreadable -> stop before touching Moodle.
     auto t0 = Clock::now();
-    auto source = sources::OpenSource(cfg_.source);
-    if (!source) return SetError(source.error().message);
-    auto desired = ReadDesired(**source, cfg_);
-    if (!desired) return SetError(desired.error().message);
+    Result<model::DesiredState> desired = model::DesiredState{};
+    if (opt_.enrolments) {
+      auto source = sources::OpenSource(cfg_.source);
+      if (!source) return SetError(source.error().message);
+      desired = ReadDesired(**source, cfg_);
+      if (!desired) return SetError(desired.error().message);
+    }
     report_.timings.sources = Since(t0);
     plan::Policy policy = cfg_.policy;
     policy.allow_removals = opt_.allow_removals;
@@ -104,6 +107,54 @@ class Runner {
                   : std::make_unique<moodle::Client>(cfg_.moodle);
     auto site = client_->GetSiteInfo();
     if (!site) return SetError(site.error().message);
+    auto owned = db_->LoadOwnership();
+    if (!owned) return SetError(owned.error().message);
+    owned_ = std::move(*owned);
+
+    // Users first, so a user created now is enrolled in this same run.
+    std::vector<model::User> pending_users;
+    if (cfg_.users.enabled && opt_.users) {
+      report_.timings.moodle_read += Since(t1);
+      auto tu = Clock::now();
+      UserSyncOptions uo;
+      uo.apply = opt_.apply;
+      uo.allow_removals = opt_.allow_removals;
+      uo.protected_users = {site->userid, 2};  // the token's user and Moodle's main admin
+      uo.trace = opt_.trace;
+      report_.users = SyncUsers(cfg_, *client_, *db_, owned_, uo);
+      report_.users_ran = true;
+      report_.timings.users = Since(tu);
+      t1 = Clock::now();
+      if (!report_.users.read_ok) {
+        Warn("user sync skipped, nothing suspended or deleted: " + report_.users.read_error);
+        users_incomplete_ = true;
+      }
+      if (report_.users.plan.guard_tripped) {
+        report_.exit_code = kExitRemovalGuard;
+        return;
+      }
+      if (!report_.users.apply.failures.empty() || report_.users.apply.state_error) users_incomplete_ = true;
+      // A plan-only run: users about to be created stand in with ids < 0.
+      if (!opt_.apply) {
+        model::MoodleId fake = -1;
+        for (const auto& item : report_.users.plan.items) {
+          if (item.action != plan::UserAction::kCreate) continue;
+          model::User u;
+          u.id = fake--;
+          u.username = item.username;
+          if (auto e = item.fields.find("email"); e != item.fields.end()) u.email = e->second;
+          if (auto n = item.fields.find("idnumber"); n != item.fields.end()) u.idnumber = n->second;
+          u.auth = cfg_.users.policy.auth;
+          pending_users.push_back(std::move(u));
+        }
+      }
+    }
+    if (!opt_.enrolments) {
+      report_.timings.moodle_read += Since(t1);
+      FinishExitCode();
+      return;
+    }
+
     model::MoodleSnapshot snap;
     snap.roles = StandardRoles();
     if (cfg_.courses.enabled) {
@@ -117,9 +168,11 @@ class Runner {
     auto users = LookupUsers(*desired, policy);
     if (!users) return SetError(users.error().message);
     snap.users = std::move(*users);
-    auto owned = db_->LoadOwnership();
-    if (!owned) return SetError(owned.error().message);
-    owned_ = std::move(*owned);
+    for (auto& u : pending_users) {
+      bool known = false;
+      for (const auto& x : snap.users) known |= x.username == u.username;
+      if (!known) snap.users.push_back(std::move(u));
+    }
 
     // 3. Plan against what we believe, then read the courses that plan
     // touches (plus a rotating few, or all with --verify) and plan again.
@@ -143,7 +196,7 @@ class Runner {
       report_.courses_verified = static_cast<int>(ok.size());
       if (opt_.apply) (void)db_->MarkVerified(ok, now);
     }
-    report_.timings.moodle_read = Since(t1) - planning;
+    report_.timings.moodle_read += Since(t1) - planning;
     tp = Clock::now();
     report_.plan = plan::BuildPlan(*desired, snap, owned_, policy);
     DropUnverified(snap);
@@ -154,7 +207,7 @@ class Runner {
       return;
     }
     if (!opt_.apply) {
-      report_.exit_code = kExitOk;
+      FinishExitCode();
       return;
     }
 
@@ -180,6 +233,12 @@ class Runner {
            " enrolment change(s) were committed but Moodle could not send the course welcome message. Switch "
            "\"Send course welcome message\" off in the manual enrolment plugin before syncing.");
     if (!report_.apply.failures.empty() || report_.apply.state_error) report_.exit_code = kExitPartial;
+    FinishExitCode();
+  }
+
+  // A user sync that could not read or apply everything makes the run partial.
+  void FinishExitCode() {
+    if (report_.exit_code == kExitOk && users_incomplete_) report_.exit_code = kExitPartial;
   }
 
   Result<std::vector<model::User>> LookupUsers(const model::DesiredState& d, const plan::Policy& policy) {
@@ -254,6 +313,7 @@ class Runner {
   std::unique_ptr<moodle::Client> client_;
   model::Ownership owned_;
   RunReport report_;
+  bool users_incomplete_ = false;
 };
 
 }  // namespace

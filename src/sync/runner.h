@@ -11,6 +11,7 @@
 #include "moodle/client.h"
 #include "plan/plan.h"
 #include "sync/executor.h"
+#include "sync/user_sync.h"
 
 namespace enrolsync::sync {
 
@@ -28,6 +29,8 @@ enum ExitCode : int {
 struct RunOptions {
   bool apply = false;         // sync (true) or plan (false)
   bool verify_all = false;    // --verify: read every course's participants
+  bool users = true;          // run the [users] sync (when configured)
+  bool enrolments = true;     // run courses and enrolments
   long long allow_removals = -1;  // --allow-removals N
   std::string trigger = "manual";
   // Moodle-style trace lines (sync -v) and warnings; may be empty.
@@ -39,12 +42,15 @@ struct RunOptions {
 
 struct Timings {
   double sources = 0;      // reading the MIS
+  double users = 0;        // the whole user sync (directory, Moodle, apply)
   double moodle_read = 0;  // site info, courses, users, participants
   double planning = 0;
   double apply = 0;
 };
 
 struct RunReport {
+  bool users_ran = false;
+  UserSyncOutcome users;
   plan::Plan plan;
   bool applied = false;
   ApplyResult apply;

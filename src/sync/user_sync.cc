@@ -1,0 +1,248 @@
+#include "sync/user_sync.h"
+
+#include <set>
+
+#include "sources/directory.h"
+#include "sources/source.h"
+#include "util/secrets.h"
+#include "util/strings.h"
+
+namespace enrolsync::sync {
+
+Result<std::vector<model::Person>> ReadPeople(const config::Config& cfg, std::map<std::string, int>* counts) {
+  const auto& u = cfg.users;
+  std::vector<model::Person> people;
+  if (u.source == "ldap") {
+    auto read = sources::ReadDirectory(u.ldap);
+    if (!read) return Fail(read.error());
+    if (counts) *counts = read->context_counts;
+    for (auto& d : read->users) {
+      model::Person p;
+      p.username = d.username;
+      p.fields = std::move(d.fields);
+      p.disabled = d.disabled;
+      p.origin = d.dn;
+      people.push_back(std::move(p));
+    }
+    return people;
+  }
+  auto src = sources::OpenSource(cfg.source);
+  if (!src) return Fail(src.error());
+  std::vector<std::string> cols = {u.username_column};
+  for (const auto& [field, col] : u.map) cols.push_back(col);
+  if (!u.disabled_column.empty()) cols.push_back(u.disabled_column);
+  auto table = (*src)->ReadTable(u.table, cols);
+  if (!table) return Fail(table.error().Wrap("[users] table '" + u.table + "'"));
+  if (counts) (*counts)[u.table] = static_cast<int>(table->rows.size());
+  for (std::size_t i = 0; i < table->rows.size(); ++i) {
+    const auto& r = table->rows[i];
+    model::Person p;
+    p.username = ToLower(Trim(r[0].value_or("")));
+    for (std::size_t k = 0; k < u.map.size(); ++k) p.fields[u.map[k].first] = r[k + 1].value_or("");
+    if (!u.disabled_column.empty()) {
+      std::string d = Trim(r.back().value_or(""));
+      p.disabled = !d.empty() && d != "0" && ToLower(d) != "false";
+    }
+    p.origin = table->name + " row " + std::to_string(table->row_numbers[i]);
+    people.push_back(std::move(p));
+  }
+  return people;
+}
+
+namespace {
+
+class UserSync {
+ public:
+  UserSync(const config::Config& cfg, moodle::Client& client, state::StateDb& db, model::Ownership& owned,
+           const UserSyncOptions& opt)
+      : cfg_(cfg), client_(client), db_(db), owned_(owned), opt_(opt) {}
+
+  UserSyncOutcome Run() {
+    plan::UserPolicy policy = cfg_.users.policy;
+    policy.allow_removals = opt_.allow_removals;
+    policy.protected_users = opt_.protected_users;
+    auto people = ReadPeople(cfg_, &out_.context_counts);
+    if (!people) {
+      out_.read_error = Redact(people.error().message);
+      return std::move(out_);
+    }
+    out_.read_ok = true;
+    out_.people = people->size();
+    if (people->empty()) policy.block_removals.push_back("the user source returned no users");
+
+    auto users = MoodleUsers(*people, policy.auth);
+    if (!users) {
+      out_.read_ok = false;
+      out_.read_error = Redact(users.error().message);
+      return std::move(out_);
+    }
+    std::string source = cfg_.users.source == "ldap" ? cfg_.users.ldap.url : cfg_.users.table;
+    out_.plan = plan::BuildUserPlan(*people, *users, owned_.users, policy, source);
+    if (!opt_.apply || out_.plan.guard_tripped) return std::move(out_);
+    Apply();
+    out_.applied = true;
+    return std::move(out_);
+  }
+
+ private:
+  // Every user with our auth, plus anyone whose username or email a person
+  // claims (to find accounts with another auth, and email clashes).
+  Result<std::vector<model::User>> MoodleUsers(const std::vector<model::Person>& people, const std::string& auth) {
+    auto mine = client_.GetUsersByAuth(auth);
+    if (!mine) return Fail(mine.error());
+    std::vector<std::string> usernames, emails;
+    for (const auto& p : people) {
+      usernames.push_back(p.username);
+      if (auto e = p.fields.find("email"); e != p.fields.end() && !e->second.empty()) {
+        emails.push_back(e->second);
+        emails.push_back(ToLower(e->second));
+      }
+    }
+    std::map<model::MoodleId, model::User> all;
+    for (auto& u : *mine) all[u.id] = std::move(u);
+    for (const auto& [field, values] : {std::make_pair(std::string("username"), usernames),
+                                        std::make_pair(std::string("email"), emails)}) {
+      if (values.empty()) continue;
+      auto found = client_.GetUsersByField(field, values);
+      if (!found) return Fail(found.error());
+      for (auto& u : *found) all.try_emplace(u.id, std::move(u));
+    }
+    std::vector<model::User> out;
+    for (auto& [id, u] : all) out.push_back(std::move(u));
+    return out;
+  }
+
+  void Trace(const plan::UserItem& item) {
+    if (opt_.trace) opt_.trace("\t" + plan::UserTraceLine(item));
+  }
+  void Persist(Status st) {
+    if (!st) out_.apply.state_error = true;
+  }
+  void Manage(model::MoodleId id, const std::string& username, bool created, model::SuspendReason why) {
+    auto& m = owned_.users[id];
+    m.userid = id;
+    m.username = username;
+    if (created) m.created = true;
+    m.suspended_by_us = why;
+    Persist(db_.UpsertManagedUser(m));
+  }
+
+  void Apply() {
+    auto& items = out_.plan.items;
+    Persist(db_.Begin());
+    for (const auto& a : out_.plan.adoptions) {
+      if (!owned_.users.count(a.userid)) Manage(a.userid, a.username, false, model::SuspendReason::kNone);
+    }
+    Persist(db_.Commit());
+
+    // Creates.
+    std::vector<std::size_t> idx;
+    std::vector<moodle::NewUser> creates;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].action != plan::UserAction::kCreate) continue;
+      idx.push_back(i);
+      creates.push_back({items[i].username, cfg_.users.policy.auth, items[i].fields});
+    }
+    if (!creates.empty()) {
+      auto r = client_.CreateUsers(creates);
+      Persist(db_.Begin());
+      for (std::size_t k = 0; k < idx.size(); ++k) {
+        auto& item = items[idx[k]];
+        if (!r[k]) {
+          out_.apply.failures.push_back(item.username + ": " + r[k].error().message);
+          continue;
+        }
+        item.userid = *r[k];
+        Manage(item.userid, item.username, true, model::SuspendReason::kNone);
+        ++out_.apply.applied.create;
+        Trace(item);
+      }
+      Persist(db_.Commit());
+    }
+
+    // Updates, suspends and revives are all core_user_update_users.
+    idx.clear();
+    std::vector<moodle::UserUpdate> updates;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto& item = items[i];
+      moodle::UserUpdate u;
+      u.id = item.userid;
+      switch (item.action) {
+        case plan::UserAction::kUpdate: u.fields = item.fields; break;
+        case plan::UserAction::kSuspend: u.suspended = true; break;
+        case plan::UserAction::kRevive: u.suspended = false; break;
+        default: continue;
+      }
+      idx.push_back(i);
+      updates.push_back(std::move(u));
+    }
+    if (!updates.empty()) {
+      auto r = client_.UpdateUsers(updates);
+      Persist(db_.Begin());
+      for (std::size_t k = 0; k < idx.size(); ++k) {
+        const auto& item = items[idx[k]];
+        if (!r[k]) {
+          out_.apply.failures.push_back(item.username + ": " + r[k].error().message);
+          continue;
+        }
+        auto m = owned_.users.find(item.userid);
+        bool created = m != owned_.users.end() && m->second.created;
+        switch (item.action) {
+          case plan::UserAction::kUpdate: ++out_.apply.applied.update; break;
+          case plan::UserAction::kSuspend:
+            Manage(item.userid, item.username, created, item.reason);
+            ++out_.apply.applied.suspend;
+            break;
+          case plan::UserAction::kRevive:
+            Manage(item.userid, item.username, created, model::SuspendReason::kNone);
+            ++out_.apply.applied.revive;
+            break;
+          default: break;
+        }
+        Trace(item);
+      }
+      Persist(db_.Commit());
+    }
+
+    // Deletes.
+    idx.clear();
+    std::vector<model::MoodleId> deletes;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].action != plan::UserAction::kDelete) continue;
+      idx.push_back(i);
+      deletes.push_back(items[i].userid);
+    }
+    if (!deletes.empty()) {
+      auto r = client_.DeleteUsers(deletes);
+      Persist(db_.Begin());
+      for (std::size_t k = 0; k < idx.size(); ++k) {
+        const auto& item = items[idx[k]];
+        if (!r[k]) {
+          out_.apply.failures.push_back(item.username + ": " + r[k].error().message);
+          continue;
+        }
+        owned_.users.erase(item.userid);
+        Persist(db_.DeleteManagedUser(item.userid));
+        ++out_.apply.applied.remove;
+        Trace(item);
+      }
+      Persist(db_.Commit());
+    }
+  }
+
+  const config::Config& cfg_;
+  moodle::Client& client_;
+  state::StateDb& db_;
+  model::Ownership& owned_;
+  const UserSyncOptions& opt_;
+  UserSyncOutcome out_;
+};
+
+}  // namespace
+
+UserSyncOutcome SyncUsers(const config::Config& cfg, moodle::Client& client, state::StateDb& db,
+                          model::Ownership& owned, const UserSyncOptions& options) {
+  return UserSync(cfg, client, db, owned, options).Run();
+}
+
+}  // namespace enrolsync::sync

@@ -1,0 +1,49 @@
+// The user half of a run: read people from the directory (or an MIS table),
+// read Moodle's users, plan with plan/user_plan.h and apply. Runs before
+// courses and enrolments, so a user created here is enrolled in the same run.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "moodle/client.h"
+#include "plan/user_plan.h"
+#include "state/state_db.h"
+
+namespace enrolsync::sync {
+
+struct UserApplyResult {
+  plan::UserSummary applied;
+  std::vector<std::string> failures;  // "jsmith: <Moodle's error>"
+  bool state_error = false;
+};
+
+struct UserSyncOutcome {
+  plan::UserPlan plan;
+  bool read_ok = false;       // the people were read completely
+  std::string read_error;     // why not (then nothing was changed)
+  std::size_t people = 0;
+  std::map<std::string, int> context_counts;
+  bool applied = false;
+  UserApplyResult apply;
+  // Users created in this run (for plan-only runs: none).
+};
+
+struct UserSyncOptions {
+  bool apply = false;
+  long long allow_removals = -1;
+  std::set<model::MoodleId> protected_users;  // the token's user, the main admin
+  std::function<void(const std::string&)> trace;  // "\tInserted user …" lines
+};
+
+// Reads people; kSource/kAuth/kTransient errors come back in read_error, not
+// as a failed Result: the rest of the run goes on without user changes.
+UserSyncOutcome SyncUsers(const config::Config& cfg, moodle::Client& client, state::StateDb& db,
+                          model::Ownership& owned, const UserSyncOptions& options);
+
+// The people, from LDAP or from a table through [source].
+Result<std::vector<model::Person>> ReadPeople(const config::Config& cfg, std::map<std::string, int>* context_counts);
+
+}  // namespace enrolsync::sync
