@@ -12,7 +12,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql postgresql-client
   odbc-postgresql libsqliteodbc tdsodbc
-  libldap2-dev slapd ldap-utils
+  libldap2-dev slapd ldap-utils openssl ca-certificates curl
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,349 @@
+// The directory user sync against a real OpenLDAP slapd and the sandbox:
+// 800 pupils and 90 staff in two OUs, then mutations and failures, each
+// synced and asserted.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+#include "sandbox/sandbox.h"
+#include "support/pg_server.h"
+#include "support/slapd_server.h"
+#include "sync/runner.h"
+#include "util/strings.h"
+
+namespace enrolsync::testing {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testsupport::SlapdServer;
+using testsupport::TempDir;
+
+// An independent reading of the LDIF the directory was loaded from.
+struct Entry {
+  std::string uid, given, sn, mail, number, ou;
+};
+
+std::string Base64Decode(const std::string& in) {
+  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -8;
+  for (char c : in) {
+    auto pos = chars.find(c);
+    if (pos == std::string::npos) continue;
+    val = (val << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+std::map<std::string, Entry> ParseLdif(const std::string& ldif) {
+  std::map<std::string, Entry> out;
+  Entry e;
+  auto flush = [&] {
+    if (!e.uid.empty()) out[e.uid] = e;
+    e = Entry{};
+  };
+  for (const auto& raw : Split(ldif, '\n')) {
+    if (raw.empty()) {
+      flush();
+      continue;
+    }
+    auto colon = raw.find(':');
+    if (colon == std::string::npos) continue;
+    std::string attr = raw.substr(0, colon);
+    std::string value = raw[colon + 1] == ':' ? Base64Decode(Trim(raw.substr(colon + 2))) : Trim(raw.substr(colon + 1));
+    if (attr == "dn") e.ou = value.find("ou=Staff") != std::string::npos ? "Staff" : "Students";
+    if (attr == "uid") e.uid = value;
+    if (attr == "givenName") e.given = value;
+    if (attr == "sn") e.sn = value;
+    if (attr == "mail") e.mail = value;
+    if (attr == "employeeNumber") e.number = value;
+  }
+  flush();
+  return out;
+}
+
+class UsersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ldif_ = testsupport::SchoolLdif(800, 90);
+    expected_ = ParseLdif(ldif_);
+    ASSERT_EQ(expected_.size(), 890u);
+    testsupport::SlapdOptions so;
+    so.ldif = ldif_;
+    so.size_limit = 500;  // below the directory: only paged reads see everyone
+    auto slapd = SlapdServer::Start(so);
+    ASSERT_TRUE(slapd) << slapd.error().message;
+    slapd_ = std::move(*slapd);
+    sandbox::Options o;
+    o.state_dir = dir_.File("moodle");
+    o.token = "users-token-5f1e2d3c4b";
+    auto sb = sandbox::Sandbox::Start(o);
+    ASSERT_TRUE(sb) << sb.error().message;
+    moodle_ = std::move(*sb);
+    // The MIS: one set per 20 pupils, with a teacher from the staff OU.
+    std::string sql =
+        "CREATE TABLE c (fullname TEXT, shortname TEXT, idnumber TEXT, category TEXT);"
+        "CREATE TABLE e (setcode TEXT, email TEXT, role INTEGER);";
+    for (int s = 0; s < 10; ++s) {
+      std::string code = "10/Ma" + std::to_string(s + 1);
+      sql += "INSERT INTO c VALUES ('Mathematics - " + code + "', 'Mathematics - " + code + "', '" + code + "', '1');";
+      sql += "INSERT INTO e VALUES ('" + code + "', 'staff0" + (s + 1 < 10 ? "0" : "") + std::to_string(s + 1) +
+             "@school.test', 3);";
+      for (int p = s * 20 + 1; p <= s * 20 + 20; ++p) {
+        char uid[16];
+        std::snprintf(uid, sizeof uid, "pupil%04d", p);
+        sql += "INSERT INTO e VALUES ('" + code + "', '" + uid + "@school.test', 5);";
+      }
+    }
+    ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"), sql));
+    std::ofstream(dir_.File("moodle.token")) << o.token << "\n";
+    std::ofstream(dir_.File("ldap.password")) << slapd_->reader_password() << "\n";
+    WriteConfig();
+  }
+
+  void WriteConfig(const std::string& users_extra = "", const std::string& contexts =
+                       "[\"ou=Students,dc=school,dc=test\", \"ou=Staff,dc=school,dc=test\"]") {
+    std::ofstream out(dir_.File("enrolsync.toml"));
+    out << "state_dir = \"state\"\n[moodle]\nurl = \"" << moodle_->url() << "\"\ntoken_file = \"moodle.token\"\n"
+        << "[source]\ntype = \"sqlite\"\ndatabase = \"mis.db\"\n"
+        << "[courses]\ntable = \"c\"\nfullname = \"fullname\"\nshortname = \"shortname\"\nidnumber = \"idnumber\"\n"
+        << "category = \"category\"\n"
+        << "[enrolments]\ntable = \"e\"\ncourse_field = \"setcode\"\nuser_field = \"email\"\nrole_field = \"role\"\n"
+        << "[safety]\nmax_removals = \"10%\"\n"
+        << "[users]\nsource = \"ldap\"\nurl = \"" << slapd_->url() << "\"\nbind_dn = \"" << SlapdServer::reader_dn()
+        << "\"\nbind_password_file = \"ldap.password\"\ncontexts = " << contexts << "\n"
+        << "search_sub = false\nuser_attribute = \"uid\"\nobject_class = \"inetOrgPerson\"\nuser_type = \"default\"\n"
+        << "removed_user_action = \"suspend\"\nauth = \"ldap\"\npage_size = 100\n" << users_extra << "\n"
+        << "[users.map]\nfirstname = \"givenName\"\nlastname = \"sn\"\nemail = \"mail\"\nidnumber = \"employeeNumber\"\n";
+  }
+
+  sync::RunReport Sync(long long allow = -1, std::vector<std::string>* trace = nullptr) {
+    auto cfg = config::LoadConfig(dir_.File("enrolsync.toml"));
+    EXPECT_TRUE(cfg) << cfg.error().message;
+    sync::RunOptions opt;
+    opt.apply = true;
+    opt.allow_removals = allow;
+    if (trace) opt.trace = [trace](const std::string& l) { trace->push_back(l); };
+    return sync::RunOnce(*cfg, opt);
+  }
+
+  std::map<std::string, model::User> MoodleLdapUsers() {
+    std::map<std::string, model::User> out;
+    for (const auto& u : moodle_->Users())
+      if (u.auth == "ldap") out[u.username] = u;
+    return out;
+  }
+  int ActiveEnrolments(model::MoodleId userid) {
+    int n = 0;
+    for (const auto& e : moodle_->Enrolments()) n += e.userid == userid && e.status == 0;
+    return n;
+  }
+
+  TempDir dir_;
+  std::string ldif_;
+  std::map<std::string, Entry> expected_;
+  std::unique_ptr<SlapdServer> slapd_;
+  std::unique_ptr<sandbox::Sandbox> moodle_;
+};
+
+TEST_F(UsersTest, DirectorySyncsExactlyThenFollowsDeletionsRevivalsRenamesAndAdminSuspensions) {
+  std::vector<std::string> trace;
+  auto r = Sync(-1, &trace);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  ASSERT_TRUE(r.users.read_ok) << r.users.read_error;
+  EXPECT_EQ(r.users.people, 890u);
+  EXPECT_EQ(r.users.apply.applied.create, 890);
+  // Every user matches the directory exactly.
+  auto users = MoodleLdapUsers();
+  ASSERT_EQ(users.size(), 890u);
+  for (const auto& [uid, e] : expected_) {
+    auto it = users.find(uid);
+    ASSERT_NE(it, users.end()) << uid;
+    EXPECT_EQ(it->second.profile["firstname"], e.given) << uid;
+    EXPECT_EQ(it->second.profile["lastname"], e.sn) << uid;
+    EXPECT_EQ(it->second.email, e.mail) << uid;
+    EXPECT_EQ(it->second.idnumber, e.number) << uid;
+    EXPECT_FALSE(it->second.suspended);
+  }
+  EXPECT_EQ(users.at("pupil0001").profile["firstname"], "Zoë");
+  EXPECT_EQ(users.at("pupil0001").profile["lastname"], "O'Brien");
+  // Users created in this run were enrolled in this run.
+  EXPECT_EQ(r.apply.applied.enrol, 210);
+  EXPECT_THAT(trace, Contains("\tInserted user pupil0001 id " + std::to_string(users.at("pupil0001").id)));
+
+  // 5 pupils leave the directory: suspended, enrolments kept.
+  for (int p = 1; p <= 5; ++p) {
+    char dn[64];
+    std::snprintf(dn, sizeof dn, "uid=pupil%04d,ou=Students,dc=school,dc=test", p);
+    ASSERT_TRUE(slapd_->Delete(dn));
+  }
+  // A surname and an email change; an admin suspends someone by hand.
+  ASSERT_TRUE(slapd_->Modify("dn: uid=staff050,ou=Staff,dc=school,dc=test\nchangetype: modify\nreplace: sn\nsn: Smyth\n"
+                             "-\nreplace: mail\nmail: new.mail@school.test\n"));
+  ASSERT_TRUE(moodle_->SetUserSuspended(users.at("pupil0700").id, true));
+  trace.clear();
+  r = Sync(-1, &trace);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  auto after = MoodleLdapUsers();
+  for (int p = 1; p <= 5; ++p) {
+    char uid[16];
+    std::snprintf(uid, sizeof uid, "pupil%04d", p);
+    EXPECT_TRUE(after.at(uid).suspended) << uid;
+    EXPECT_EQ(ActiveEnrolments(after.at(uid).id), 1) << uid << ": a suspended user keeps their enrolments";
+  }
+  EXPECT_EQ(after.at("staff050").profile["lastname"], "Smyth");
+  EXPECT_EQ(after.at("staff050").email, "new.mail@school.test");
+  EXPECT_THAT(trace, Contains("\tUpdating user staff050 id " + std::to_string(after.at("staff050").id)));
+  EXPECT_THAT(trace, Contains("\tSuspended user pupil0001 id " + std::to_string(after.at("pupil0001").id)));
+  EXPECT_TRUE(after.at("pupil0700").suspended);
+  EXPECT_EQ(r.users.apply.applied.suspend, 5);
+
+  // Two of them come back: revived, same ids, enrolments intact.
+  std::string back;
+  for (int p = 1; p <= 2; ++p) {
+    char uid[16];
+    std::snprintf(uid, sizeof uid, "pupil%04d", p);
+    const Entry& e = expected_.at(uid);
+    back += "dn: uid=" + e.uid + ",ou=Students,dc=school,dc=test\nobjectClass: inetOrgPerson\n" +
+            testsupport::LdifLine("uid", e.uid) + "\n" + testsupport::LdifLine("givenName", e.given) + "\n" +
+            testsupport::LdifLine("sn", e.sn) + "\n" + testsupport::LdifLine("cn", e.given + " " + e.sn) + "\n" +
+            testsupport::LdifLine("mail", e.mail) + "\n" + testsupport::LdifLine("employeeNumber", e.number) + "\n\n";
+  }
+  ASSERT_TRUE(slapd_->Add(back));
+  trace.clear();
+  r = Sync(-1, &trace);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  auto revived = MoodleLdapUsers();
+  EXPECT_FALSE(revived.at("pupil0001").suspended);
+  EXPECT_FALSE(revived.at("pupil0002").suspended);
+  EXPECT_TRUE(revived.at("pupil0003").suspended);
+  EXPECT_EQ(revived.at("pupil0001").id, users.at("pupil0001").id);
+  EXPECT_EQ(ActiveEnrolments(revived.at("pupil0001").id), 1);
+  EXPECT_TRUE(revived.at("pupil0700").suspended) << "an admin's suspension is never undone";
+  EXPECT_THAT(trace, Contains("\tRevived user pupil0001 id " + std::to_string(users.at("pupil0001").id)));
+
+  // Nothing changes on the next run.
+  r = Sync();
+  EXPECT_EQ(r.users.plan.summary.Changes(), 0);
+  EXPECT_EQ(r.write_calls, 0);
+}
+
+TEST_F(UsersTest, UnreadableContextSuspendsNobodyAndSaysWhy) {
+  ASSERT_EQ(Sync().exit_code, 0);
+  testsupport::SlapdOptions so;
+  so.size_limit = 500;
+  so.unreadable_subtrees = {"ou=Staff,dc=school,dc=test"};
+  ASSERT_TRUE(slapd_->Reconfigure(so));
+  auto r = Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitPartial);
+  EXPECT_FALSE(r.users.read_ok);
+  EXPECT_THAT(r.users.read_error, HasSubstr("ou=Staff,dc=school,dc=test"));
+  for (const auto& [name, u] : MoodleLdapUsers()) EXPECT_FALSE(u.suspended) << name;
+}
+
+TEST_F(UsersTest, ServerGoneSuspendsNobody) {
+  ASSERT_EQ(Sync().exit_code, 0);
+  slapd_->Stop();
+  auto r = Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitPartial);
+  EXPECT_FALSE(r.users.read_ok);
+  for (const auto& [name, u] : MoodleLdapUsers()) EXPECT_FALSE(u.suspended) << name;
+  EXPECT_EQ(r.apply.applied.suspend, 0);
+}
+
+TEST_F(UsersTest, WrongBindPasswordIsAClearErrorWithoutThePassword) {
+  std::ofstream(dir_.File("ldap.password")) << "not-the-password-8842\n";
+  auto r = Sync();
+  EXPECT_FALSE(r.users.read_ok);
+  EXPECT_THAT(r.users.read_error, HasSubstr(SlapdServer::reader_dn()));
+  EXPECT_THAT(r.users.read_error, HasSubstr("Invalid credentials"));
+  EXPECT_THAT(r.users.read_error, Not(HasSubstr("not-the-password-8842")));
+  EXPECT_TRUE(MoodleLdapUsers().empty());
+}
+
+TEST_F(UsersTest, UsersLeftByAuthLdapAreAdoptedWithoutDuplicates) {
+  for (const auto& [uid, e] : expected_)
+    ASSERT_TRUE(moodle_->EnsureLdapUser(e.uid, e.given, e.sn, e.mail, e.number));
+  auto before = MoodleLdapUsers();
+  auto r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.users.apply.applied.create, 0);
+  EXPECT_EQ(r.users.plan.adoptions.size(), 890u);
+  EXPECT_EQ(MoodleLdapUsers().size(), 890u);
+  // Managed from now on: a leaver is suspended.
+  ASSERT_TRUE(slapd_->Delete("uid=pupil0800,ou=Students,dc=school,dc=test"));
+  r = Sync();
+  EXPECT_EQ(r.users.apply.applied.suspend, 1);
+  EXPECT_TRUE(MoodleLdapUsers().at("pupil0800").suspended);
+  EXPECT_EQ(MoodleLdapUsers().at("pupil0800").id, before.at("pupil0800").id);
+}
+
+TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsSuspended) {
+  ASSERT_TRUE(slapd_->Add(
+      "dn: ou=AD,dc=school,dc=test\nobjectClass: organizationalUnit\nou: AD\n\n"
+      "dn: cn=Ada Lovelace,ou=AD,dc=school,dc=test\nobjectClass: user\ncn: Ada Lovelace\n"
+      "sn: Lovelace\ngivenName: Ada\nmail: ada@school.test\nsAMAccountName: ALovelace\nuserAccountControl: 512\n\n"));
+  WriteConfig("", "[\"ou=AD,dc=school,dc=test\"]");
+  std::string cfg;
+  {
+    std::ifstream in(dir_.File("enrolsync.toml"));
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cfg.replace(cfg.find("user_attribute = \"uid\""), 22, "user_attribute = \"sAMAccountName\"");
+  cfg.replace(cfg.find("object_class = \"inetOrgPerson\""), 30, "object_class = \"user\"");
+  cfg.replace(cfg.find("user_type = \"default\""), 21, "user_type = \"ad\"");
+  std::ofstream(dir_.File("enrolsync.toml")) << cfg;
+  auto r = Sync();
+  ASSERT_TRUE(r.users.read_ok) << r.users.read_error;
+  auto users = MoodleLdapUsers();
+  ASSERT_EQ(users.count("alovelace"), 1u) << "usernames are lower-cased";
+  EXPECT_FALSE(users.at("alovelace").suspended);
+  ASSERT_TRUE(slapd_->Modify("dn: cn=Ada Lovelace,ou=AD,dc=school,dc=test\nchangetype: modify\n"
+                             "replace: userAccountControl\nuserAccountControl: 514\n"));
+  r = Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitRemovalGuard) << "1 suspension of 1 managed user is over 10%";
+  EXPECT_FALSE(MoodleLdapUsers().at("alovelace").suspended);
+  r = Sync(/*allow_removals=*/1);
+  EXPECT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_TRUE(MoodleLdapUsers().at("alovelace").suspended);
+  EXPECT_EQ(r.users.apply.applied.suspend, 1);
+}
+
+TEST_F(UsersTest, NoOutputEverContainsTheBindPassword) {
+  std::string cmd = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync sync -v --config " +
+                    dir_.File("enrolsync.toml") + " 2>&1; " + ENROLSYNC_BINARY_DIR +
+                    "/src/cli/enrolsync plan --json --config " + dir_.File("enrolsync.toml") + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  ::pclose(p);
+  EXPECT_THAT(out, HasSubstr("Inserted user"));
+  EXPECT_THAT(out, Not(HasSubstr(slapd_->reader_password())));
+  std::ofstream(dir_.File("ldap.password")) << "wrong-" << slapd_->reader_password() << "\n";
+  out.clear();
+  p = ::popen(cmd.c_str(), "r");
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  ::pclose(p);
+  EXPECT_THAT(out, HasSubstr("Invalid credentials"));
+  EXPECT_THAT(out, Not(HasSubstr(slapd_->reader_password())));
+}
+
+}  // namespace
+}  // namespace enrolsync::testing
