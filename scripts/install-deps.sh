@@ -13,6 +13,7 @@ PKGS=(
   postgresql postgresql-client
   odbc-postgresql libsqliteodbc tdsodbc
   libldap2-dev slapd ldap-utils openssl ca-certificates curl
+  logrotate
 )
 missing=()
 for p in "${PKGS[@]}"; do

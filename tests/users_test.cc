@@ -133,7 +133,10 @@ class UsersTest : public ::testing::Test {
 
   sync::RunReport Sync(long long allow = -1, std::vector<std::string>* trace = nullptr) {
     auto cfg = config::LoadConfig(dir_.File("enrolsync.toml"));
-    EXPECT_TRUE(cfg) << cfg.error().message;
+    if (!cfg) {
+      ADD_FAILURE() << cfg.error().message;
+      return {};
+    }
     sync::RunOptions opt;
     opt.apply = true;
     opt.allow_removals = allow;
@@ -321,6 +324,78 @@ TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsSuspended) {
   EXPECT_EQ(r.exit_code, 0) << r.error;
   EXPECT_TRUE(MoodleLdapUsers().at("alovelace").suspended);
   EXPECT_EQ(r.users.apply.applied.suspend, 1);
+}
+
+std::string RunCli(const std::string& args, int* exit_code = nullptr) {
+  std::string cmd = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync " + args + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(p);
+  if (exit_code) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+TEST_F(UsersTest, CheckBindsCountsEachContextAndShowsMappedFields) {
+  int rc = -1;
+  std::string out = RunCli("check --config " + dir_.File("enrolsync.toml"), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("bound as cn=reader,dc=school,dc=test"));
+  EXPECT_THAT(out, HasSubstr("ou=Students,dc=school,dc=test: 800 entries"));
+  EXPECT_THAT(out, HasSubstr("ou=Staff,dc=school,dc=test: 90 entries"));
+  EXPECT_THAT(out, HasSubstr("sample pupil0001: firstname='Zoë' lastname='O'Brien' email='pupil0001@school.test'"));
+}
+
+TEST_F(UsersTest, PlanShowsUserLinesAndJsonSummaryKeys) {
+  int rc = -1;
+  std::string out = RunCli("plan --config " + dir_.File("enrolsync.toml"), &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("+ user pupil0001 (Zoë O'Brien, pupil0001@school.test)"));
+  EXPECT_THAT(out, HasSubstr("Users: 890 in the directory; 890 to create"));
+  // Enrolments of users about to be created are planned, not reported as unknown.
+  EXPECT_THAT(out, HasSubstr("+ enrol Mathematics - 10/Ma1: pupil0001@school.test as student"));
+  std::string json = RunCli("plan --json --config " + dir_.File("enrolsync.toml"));
+  for (const char* key : {"\"users.create\": 890", "\"users.update\": 0", "\"users.suspend\": 0",
+                          "\"users.revive\": 0", "\"users.delete\": 0"})
+    EXPECT_THAT(json, HasSubstr(key));
+  EXPECT_TRUE(MoodleLdapUsers().empty()) << "plan changes nothing";
+}
+
+TEST_F(UsersTest, UsersFromAnMisTableFollowTheSameRules) {
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"),
+                                      "CREATE TABLE people (login TEXT, first TEXT, last TEXT, mail TEXT, left_school TEXT);"
+                                      "INSERT INTO people VALUES ('PUPIL0001', 'Zoë', 'O''Brien', 'pupil0001@school.test', NULL);"
+                                      "INSERT INTO people VALUES ('pupil0002', 'Renée', 'Webb', 'pupil0002@school.test', '');"
+                                      "INSERT INTO people VALUES ('pupil0003', 'Siân', 'Núñez', 'pupil0003@school.test', '0');"));
+  std::string cfg;
+  {
+    std::ifstream in(dir_.File("enrolsync.toml"));
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cfg = cfg.substr(0, cfg.find("[users]")) +
+        "[users]\nsource = \"sql\"\ntable = \"people\"\nusername = \"login\"\ndisabled = \"left_school\"\n"
+        "auth = \"manual\"\nremoved_user_action = \"suspend\"\n"
+        "[users.map]\nfirstname = \"first\"\nlastname = \"last\"\nemail = \"mail\"\n"
+        "[state]\nverify_courses_per_run = 0\n";
+  cfg.replace(cfg.find("max_removals = \"10%\""), 20, "max_removals = 5");
+  std::ofstream(dir_.File("enrolsync.toml")) << cfg;
+  auto r = Sync();
+  ASSERT_TRUE(r.users.read_ok) << r.users.read_error;
+  EXPECT_EQ(r.users.apply.applied.create, 3) << (r.users.apply.failures.empty() ? "" : r.users.apply.failures[0]);
+  std::map<std::string, model::User> users;
+  for (const auto& u : moodle_->Users())
+    if (u.auth == "manual") users[u.username] = u;
+  ASSERT_EQ(users.count("pupil0001"), 1u) << "usernames are lower-cased";
+  EXPECT_EQ(users.at("pupil0001").profile["lastname"], "O'Brien");
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"), "UPDATE people SET left_school = 'yes' WHERE login = 'pupil0003'"));
+  r = Sync();
+  EXPECT_EQ(r.users.apply.applied.suspend, 1);
+  bool suspended = false;
+  for (const auto& u : moodle_->Users()) suspended |= u.username == "pupil0003" && u.suspended;
+  EXPECT_TRUE(suspended);
 }
 
 TEST_F(UsersTest, NoOutputEverContainsTheBindPassword) {

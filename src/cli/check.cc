@@ -4,7 +4,9 @@
 #include <set>
 
 #include "moodle/client.h"
+#include "sources/directory.h"
 #include "sources/source.h"
+#include "sync/user_sync.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
@@ -54,12 +56,21 @@ void CheckTable(Checker& ck, sources::Source& src, const std::string& label, con
 
 }  // namespace
 
-const std::vector<std::string>& RequiredFunctions() {
-  static const std::vector<std::string> f = {
-      "core_webservice_get_site_info", "core_course_get_categories",   "core_course_get_courses_by_field",
-      "core_course_create_courses",    "core_user_get_users_by_field", "core_enrol_get_enrolled_users",
-      "enrol_manual_enrol_users",      "enrol_manual_unenrol_users",   "core_role_assign_roles",
-      "core_role_unassign_roles"};
+std::vector<std::string> RequiredFunctions(const config::Config& cfg) {
+  std::vector<std::string> f = {"core_webservice_get_site_info", "core_course_get_courses_by_field",
+                                "core_user_get_users_by_field", "core_enrol_get_enrolled_users",
+                                "enrol_manual_enrol_users", "core_role_assign_roles", "core_role_unassign_roles"};
+  if (cfg.courses.enabled) {
+    f.push_back("core_course_get_categories");
+    f.push_back("core_course_create_courses");
+  }
+  if (cfg.policy.unenrol_action == plan::UnenrolAction::kUnenrol) f.push_back("enrol_manual_unenrol_users");
+  if (cfg.users.enabled) {
+    f.push_back("core_user_get_users");
+    f.push_back("core_user_create_users");
+    f.push_back("core_user_update_users");
+    if (cfg.users.policy.removed_user_action == plan::RemovedUserAction::kDelete) f.push_back("core_user_delete_users");
+  }
   return f;
 }
 
@@ -93,6 +104,38 @@ int RunCheck(const config::Config& cfg, std::ostream& out, const sync::RunOption
     }
   }
 
+  if (cfg.users.enabled) {
+    const auto& u = cfg.users;
+    out << "Users (" << u.source << (u.source == "ldap" ? " " + u.ldap.url : " table " + u.table) << ")\n";
+    std::map<std::string, int> counts;
+    auto people = sync::ReadPeople(cfg, &counts);
+    if (!people) {
+      ck.Bad(people.error().message);
+    } else {
+      if (u.source == "ldap")
+        ck.Ok("bound as " + (u.ldap.bind_dn.empty() ? std::string("anonymous") : u.ldap.bind_dn) + "; filter " +
+              sources::UserFilter(u.ldap));
+      for (const auto& [context, n] : counts) ck.Ok(context + ": " + std::to_string(n) + " entries");
+      if (people->empty()) ck.Bad("the user source returned no users: nothing would be created, nothing removed");
+      int shown = 0;
+      int missing_email = 0;
+      for (const auto& p : *people) {
+        auto e = p.fields.find("email");
+        if (e == p.fields.end() || e->second.empty()) ++missing_email;
+        if (shown++ >= 3) continue;
+        std::string line = "        sample " + p.username + ":";
+        for (const auto& [field, attr] : u.map) {
+          auto v = p.fields.find(field);
+          line += " " + field + "=" + (v == p.fields.end() ? std::string("(missing ") + attr + ")" : "'" + v->second + "'");
+        }
+        if (p.disabled) line += " [disabled]";
+        out << line << "\n";
+      }
+      if (missing_email)
+        ck.Warn(std::to_string(missing_email) + " entries have no email: they cannot be created in Moodle");
+    }
+  }
+
   out << "Moodle " << cfg.moodle.url << "\n";
   auto client = options.transport_factory
                     ? std::make_unique<moodle::Client>(cfg.moodle, options.transport_factory(cfg.moodle))
@@ -104,10 +147,11 @@ int RunCheck(const config::Config& cfg, std::ostream& out, const sync::RunOption
     ck.Ok("site '" + site->sitename + "', Moodle " + site->release + " (version " + site->version + "), token user " +
           site->username);
     std::vector<std::string> missing;
-    for (const auto& f : RequiredFunctions())
+    const auto required = RequiredFunctions(cfg);
+    for (const auto& f : required)
       if (std::find(site->functions.begin(), site->functions.end(), f) == site->functions.end()) missing.push_back(f);
     if (missing.empty()) {
-      ck.Ok("the token may call all " + std::to_string(RequiredFunctions().size()) + " functions enrolsync needs");
+      ck.Ok("the token may call all " + std::to_string(required.size()) + " functions this config needs");
     } else {
       ck.Bad("the token's service lacks: " + Join(missing, ", ") + " (add them to the external service)");
     }

@@ -9,8 +9,8 @@
 
 namespace enrolsync::cli {
 
-// The web-service functions the token must be allowed to call.
-const std::vector<std::string>& RequiredFunctions();
+// The web-service functions the token must be allowed to call with `cfg`.
+std::vector<std::string> RequiredFunctions(const config::Config& cfg);
 
 // Returns sync::kExitOk only if everything is usable; prints each finding.
 int RunCheck(const config::Config& cfg, std::ostream& out, const sync::RunOptions& options);

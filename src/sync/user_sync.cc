@@ -141,7 +141,11 @@ class UserSync {
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (items[i].action != plan::UserAction::kCreate) continue;
       idx.push_back(i);
-      creates.push_back({items[i].username, cfg_.users.policy.auth, items[i].fields});
+      moodle::NewUser nu{items[i].username, cfg_.users.policy.auth, items[i].fields};
+      // Moodle refuses a manual account without a password; let it generate
+      // one and mail it (external auth methods need none).
+      if (nu.auth == "manual") nu.fields["createpassword"] = "1";
+      creates.push_back(std::move(nu));
     }
     if (!creates.empty()) {
       auto r = client_.CreateUsers(creates);

@@ -1,0 +1,298 @@
+// A small hand-written logger rather than spdlog: spdlog's file sinks write
+// through a stdio FILE* buffer (a line can straddle two fwrite flushes, i.e.
+// two files across a rotation) and have no async-signal-safe "reopen by path"
+// hook. Here one log call = one buffer = one write(2) on an O_APPEND fd under
+// a mutex, and the reopen is a flag the signal handler sets.
+#include "log/log.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "util/secrets.h"
+#include "util/strings.h"
+
+namespace enrolsync {
+namespace {
+
+enum class Format { kText, kJson };
+
+// Set from the signal handler; lock-free so the store is async-signal-safe.
+std::atomic<bool> g_reopen_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+// Read without the mutex so filtered-out lines cost nothing.
+std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
+
+struct State {
+  std::mutex mu;
+  std::string path;  // "" = no file
+  int fd = -1;
+  Format format = Format::kText;
+  bool to_stderr = true;
+  std::string run_id;
+  std::chrono::steady_clock::time_point last_failed_reopen{};
+  bool reopen_failed = false;
+  bool write_failed = false;
+};
+
+State& S() {
+  static State* s = new State;  // never destroyed: usable from atexit paths
+  return *s;
+}
+
+int OpenLogFile(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+// Writes all of `data`; whole-line writes on O_APPEND are one write(2) for
+// any sane size, the loop only covers signals and short writes.
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+void StderrNote(std::string_view text) {
+  std::string line = "enrolsync: log: " + Redact(text) + "\n";
+  WriteAll(STDERR_FILENO, line);
+}
+
+// "2026-11-25T03:00:01.123+00:00" in local time.
+std::string Timestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  int millis = static_cast<int>(ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  char buf[64];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  long off = tm.tm_gmtoff;
+  char sign = off < 0 ? '-' : '+';
+  if (off < 0) off = -off;
+  std::snprintf(buf + n, sizeof buf - n, ".%03d%c%02ld:%02ld", millis, sign, off / 3600,
+                (off % 3600) / 60);
+  return buf;
+}
+
+const char* TextLevel(Level level) {
+  switch (level) {
+    case Level::kDebug: return "DEBUG";
+    case Level::kInfo: return "INFO ";
+    case Level::kWarn: return "WARN ";
+    case Level::kError: return "ERROR";
+  }
+  return "?    ";
+}
+
+const char* JsonLevel(Level level) {
+  switch (level) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "unknown";
+}
+
+// Called with the mutex held.
+void ReopenLocked(State& s, bool forced) {
+  if (s.path.empty()) {
+    s.reopen_failed = false;
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (!forced && s.reopen_failed && now - s.last_failed_reopen < std::chrono::seconds(5)) {
+    g_reopen_requested.store(true);  // keep it pending, try again later
+    return;
+  }
+  int fd = OpenLogFile(s.path);
+  if (fd < 0) {
+    int err = errno;
+    if (!s.reopen_failed) {
+      StderrNote("cannot reopen log file " + s.path + ": " + std::strerror(err) +
+                 " (still writing to the previous file)");
+    }
+    s.reopen_failed = true;
+    s.last_failed_reopen = now;
+    g_reopen_requested.store(true);
+    return;
+  }
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = fd;
+  s.reopen_failed = false;
+}
+
+void MaybeReopenLocked(State& s) {
+  if (g_reopen_requested.load(std::memory_order_relaxed) && g_reopen_requested.exchange(false)) {
+    ReopenLocked(s, /*forced=*/false);
+  }
+}
+
+extern "C" void ReopenSignalHandler(int) { g_reopen_requested.store(true); }
+
+}  // namespace
+
+Result<Level> ParseLogLevel(std::string_view name) {
+  std::string n = ToLower(Trim(name));
+  if (n == "debug") return Level::kDebug;
+  if (n == "info") return Level::kInfo;
+  if (n == "warn" || n == "warning") return Level::kWarn;
+  if (n == "error") return Level::kError;
+  return Fail(ErrorCode::kInvalidArgument,
+              "log level \"" + std::string(name) + "\" is not one of debug, info, warn, error");
+}
+
+Status InitLog(const LogOptions& options) {
+  auto level = ParseLogLevel(options.level);
+  if (!level) return Fail(level.error());
+  std::string format_name = ToLower(Trim(options.format));
+  Format format;
+  if (format_name == "text" || format_name.empty()) {
+    format = Format::kText;
+  } else if (format_name == "json") {
+    format = Format::kJson;
+  } else {
+    return Fail(ErrorCode::kInvalidArgument,
+                "log format \"" + options.format + "\" is not one of text, json");
+  }
+  int fd = -1;
+  if (!options.file.empty()) {
+    fd = OpenLogFile(options.file);
+    if (fd < 0) {
+      int err = errno;
+      return Fail(ErrorCode::kIo, "cannot open log file " + options.file + " for appending: " +
+                                      std::strerror(err));
+    }
+  }
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = fd;
+  s.path = options.file;
+  s.format = format;
+  s.to_stderr = options.file.empty() || options.also_stderr;
+  s.reopen_failed = false;
+  g_min_level.store(static_cast<int>(*level));
+  return Ok();
+}
+
+void CloseLog() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = -1;
+  s.path.clear();
+  s.format = Format::kText;
+  s.to_stderr = true;
+  s.reopen_failed = false;
+  g_min_level.store(static_cast<int>(Level::kInfo));
+}
+
+void SetRunId(std::string run_id) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.run_id = std::move(run_id);
+}
+
+bool LogEnabled(Level level) {
+  return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
+}
+
+void Log(Level level, std::string_view message) {
+  if (!LogEnabled(level)) return;
+  std::string msg = Redact(message);
+  // A trailing newline does not make an empty extra line.
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  MaybeReopenLocked(s);
+
+  std::string ts = Timestamp();
+  std::string out;
+  if (s.format == Format::kJson) {
+    nlohmann::json j = {{"ts", ts}, {"level", JsonLevel(level)}, {"run", Redact(s.run_id)},
+                        {"msg", msg}};
+    // Invalid UTF-8 becomes U+FFFD instead of throwing.
+    out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += '\n';
+  } else {
+    std::string prefix = ts + " " + TextLevel(level) + " ";
+    if (!s.run_id.empty()) prefix += "[run " + Redact(s.run_id) + "] ";
+    std::string_view rest = msg;
+    out.reserve(msg.size() + prefix.size() + 8);
+    while (true) {
+      std::size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      out += prefix;
+      out += line;
+      out += '\n';
+      if (nl == std::string_view::npos) break;
+      rest.remove_prefix(nl + 1);
+    }
+  }
+
+  if (s.fd >= 0) {
+    if (WriteAll(s.fd, out)) {
+      s.write_failed = false;
+    } else {
+      // Nothing sensible to do but tell stderr (the journal, under systemd),
+      // once per failure streak, and keep the line there.
+      int err = errno;
+      if (!s.write_failed) {
+        StderrNote("cannot write to log file " + s.path + ": " + std::strerror(err));
+      }
+      s.write_failed = true;
+      if (!s.to_stderr) WriteAll(STDERR_FILENO, out);
+    }
+  }
+  if (s.to_stderr) WriteAll(STDERR_FILENO, out);
+}
+
+void ReopenLog() { g_reopen_requested.store(true); }
+
+void ProcessReopen() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (g_reopen_requested.exchange(false)) ReopenLocked(s, /*forced=*/true);
+}
+
+void InstallReopenSignal(int signo) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = ReopenSignalHandler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  if (::sigaction(signo, &sa, nullptr) != 0) {
+    StderrNote("cannot install the log-reopen handler for signal " + std::to_string(signo) + ": " +
+               std::strerror(errno));
+  }
+}
+
+}  // namespace enrolsync
