@@ -10,6 +10,8 @@
 
 #include <toml++/toml.h>
 
+#include "ops/hooks.h"
+#include "schedule/cron.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
@@ -489,6 +491,75 @@ Status LoadUsers(const Section& s, const Section& map, const fs::path& base, con
   return Ok();
 }
 
+Status LoadLog(const Section& s, const fs::path& base, LogConfig* l) {
+  if (!s.present()) return Ok();
+  TRY(s.CheckKeys({"file", "format", "level"}));
+  std::optional<std::string> v;
+  TRY_ASSIGN(v, s.String("file"));
+  if (v) l->file = Resolve(base, *v);
+  TRY_ASSIGN(v, s.String("format"));
+  l->format = v.value_or("text");
+  if (l->format != "text" && l->format != "json")
+    return Fail(ErrorCode::kConfig, s.Where(*s.Node("format")) + "[log] format = \"" + l->format + "\" is not one of: text | json");
+  TRY_ASSIGN(v, s.String("level"));
+  l->level = v.value_or("info");
+  if (l->level != "debug" && l->level != "info" && l->level != "warn" && l->level != "error")
+    return Fail(ErrorCode::kConfig, s.Where(*s.Node("level")) + "[log] level = \"" + l->level +
+                                        "\" is not one of: debug | info | warn | error");
+  return Ok();
+}
+
+Status LoadSchedule(const Section& s, ScheduleConfig* sc) {
+  if (!s.present()) return Ok();
+  TRY(s.CheckKeys({"users", "full"}));
+  for (const char* job : {"users", "full"}) {
+    std::optional<std::string> v;
+    TRY_ASSIGN(v, s.String(job));
+    if (!v) continue;
+    auto parsed = schedule::ParseCron(*v);
+    if (!parsed) return Fail(ErrorCode::kConfig, s.Where(*s.Node(job)) + "[schedule] " + job + ": " + parsed.error().message);
+    sc->jobs.emplace_back(job, *v);
+  }
+  return Ok();
+}
+
+Status LoadHooks(const std::string& file, const toml::node* node, std::vector<HookConfig>* hooks) {
+  if (!node) return Ok();
+  const toml::array* arr = node->as_array();
+  if (!arr) return Fail(ErrorCode::kConfig, file + ": hooks must be written as [[hooks]] tables");
+  int i = 0;
+  for (const auto& el : *arr) {
+    ++i;
+    const toml::table* t = el.as_table();
+    const std::string where = file + ":" + std::to_string(el.source().begin.line) + ": ";
+    if (!t) return Fail(ErrorCode::kConfig, where + "hooks entry " + std::to_string(i) + " is not a table");
+    Section s(file, "hooks", t);
+    TRY(s.CheckKeys({"after", "command", "timeout"}));
+    HookConfig h;
+    TRY_ASSIGN(h.after, s.RequiredString("after"));
+    if (h.after != "full" && h.after != "users")
+      return Fail(ErrorCode::kConfig, where + "[[hooks]] after = \"" + h.after + "\" is not one of: full | users");
+    const toml::array* cmd = t->get_as<toml::array>("command");
+    if (!cmd || cmd->empty())
+      return Fail(ErrorCode::kConfig, where + "[[hooks]] command must be a non-empty list, e.g. [\"php\", \"purge_caches.php\"]"
+                                              " (no shell is used)");
+    for (const auto& a : *cmd) {
+      auto str = a.value<std::string>();
+      if (!str) return Fail(ErrorCode::kConfig, where + "[[hooks]] command entries must be strings");
+      h.command.push_back(*str);
+    }
+    std::optional<std::string> timeout;
+    TRY_ASSIGN(timeout, s.String("timeout"));
+    if (timeout) {
+      auto d = ops::ParseDuration(*timeout);
+      if (!d) return Fail(ErrorCode::kConfig, where + "[[hooks]] timeout: " + d.error().message);
+      h.timeout_seconds = static_cast<int>(d->count());
+    }
+    hooks->push_back(std::move(h));
+  }
+  return Ok();
+}
+
 Status LoadState(const Section& s, StateConfig* st) {
   if (!s.present()) return Ok();
   TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days"}));
@@ -528,7 +599,8 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   fs::path base = fs::absolute(fs::path(path)).parent_path();
 
   Section top(path, "", &root);
-  TRY(top.CheckKeys({"state_dir", "moodle", "source", "courses", "enrolments", "users", "safety", "state"}));
+  TRY(top.CheckKeys({"state_dir", "moodle", "source", "courses", "enrolments", "users", "safety", "state", "log",
+                     "schedule", "hooks"}));
   std::optional<std::string> state_dir;
   TRY_ASSIGN(state_dir, top.String("state_dir"));
   cfg.state_dir = Resolve(base, state_dir.value_or("state"));
@@ -547,6 +619,9 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   cfg.users.policy.max_removals = cfg.policy.max_removals;
   cfg.users.policy.max_removals_percent = cfg.policy.max_removals_percent;
   TRY(LoadState(Section(path, "state", Sub(root, "state")), &cfg.state));
+  TRY(LoadLog(Section(path, "log", Sub(root, "log")), base, &cfg.log));
+  TRY(LoadSchedule(Section(path, "schedule", Sub(root, "schedule")), &cfg.schedule));
+  TRY(LoadHooks(path, root.get("hooks"), &cfg.hooks));
   return cfg;
 }
 

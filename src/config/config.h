@@ -54,6 +54,25 @@ struct UsersConfig {
   plan::UserPolicy policy;      // auth, removed_user_action, update fields
 };
 
+// [log]: where a run's lines go besides the terminal.
+struct LogConfig {
+  std::string file;             // "" = no log file
+  std::string format = "text";  // "text" | "json"
+  std::string level = "info";   // "debug" | "info" | "warn" | "error"
+};
+
+// [schedule]: cron expressions for `enrolsync daemon`, in job order.
+struct ScheduleConfig {
+  std::vector<std::pair<std::string, std::string>> jobs;  // {"users", "0 8,13 * * *"}, {"full", "0 3 * * *"}
+};
+
+// [[hooks]]: commands run after a job (argv, no shell).
+struct HookConfig {
+  std::string after;  // "full" | "users"
+  std::vector<std::string> command;
+  int timeout_seconds = 120;
+};
+
 struct StateConfig {
   // Courses whose participants are re-read from Moodle each run even when the
   // plan does not touch them, oldest verification first. Bounds what a
@@ -71,6 +90,9 @@ struct Config {
   CoursesConfig courses;
   EnrolmentsConfig enrolments;
   UsersConfig users;
+  LogConfig log;
+  ScheduleConfig schedule;
+  std::vector<HookConfig> hooks;
   plan::Policy policy;  // the enrol_database settings + [safety]
   StateConfig state;
 };

@@ -367,6 +367,15 @@ TEST_F(LogTest, RotationWithTheShippedPolicyKeepsEveryLine) {
       if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
   });
+  // An ASSERT below returns early; still stop and join the writer.
+  struct Joiner {
+    std::thread& t;
+    std::atomic<bool>& done;
+    ~Joiner() {
+      done.store(true);
+      if (t.joinable()) t.join();
+    }
+  } joiner{writer, rotations_done};
 
   std::string outputs;
   for (int r = 1; r <= kRotations; ++r) {

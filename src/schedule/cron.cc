@@ -246,14 +246,15 @@ constexpr std::int64_t kMaxShift = 3 * 3600;  // largest offset change we allow 
 
 // The instants at which the local wall-clock minute `civil` (seconds since
 // 1970-01-01 00:00 as if local time were UTC) happens for a job, per the DST
-// rules in cron.h. Sets `near_transition` when the offset changes within a
-// day either side.
-void Resolve(std::int64_t civil, bool wildcard, std::vector<std::int64_t>& out, bool& near_transition) {
+// rules in cron.h. Sets `backward_shift` to how far the clock goes back if a
+// fall-back transition is within a day either side (else 0): only then can a
+// later wall-clock minute happen at an earlier instant.
+void Resolve(std::int64_t civil, bool wildcard, std::vector<std::int64_t>& out, std::int64_t& backward_shift) {
   out.clear();
   const long before = OffsetAt(civil - kDay);
   const long after = OffsetAt(civil + kDay);
-  near_transition = before != after;
-  if (!near_transition) {
+  backward_shift = std::clamp<std::int64_t>(before - after, 0, kMaxShift);
+  if (before == after) {
     out.push_back(civil - before);
     return;
   }
@@ -384,11 +385,12 @@ std::optional<std::time_t> NextRun(const CronSchedule& s, std::time_t after) {
   const std::int64_t a = static_cast<std::int64_t>(after);
   const std::int64_t civil_after = DaysFromCivil(lt.tm_year + 1900LL, lt.tm_mon + 1, lt.tm_mday) * kDay +
                                    lt.tm_hour * 3600 + lt.tm_min * 60 + lt.tm_sec;
-  // Near an offset change, wall-clock minutes slightly before civil_after
-  // can still happen after `after` (the second pass of a repeated hour).
-  const bool near = OffsetAt(a - kDay) != OffsetAt(a + kDay);
+  // Near a fall-back, wall-clock minutes up to the size of the shift before
+  // civil_after can still happen after `after` (the repeated hour's second
+  // pass). Otherwise local time only moves forward with real time.
+  const std::int64_t lookback = std::clamp<std::int64_t>(OffsetAt(a - kDay) - OffsetAt(a + kDay), 0, kMaxShift);
   const std::int64_t start =
-      near ? FloorDiv(civil_after - kMaxShift, 60) * 60 : FloorDiv(civil_after, 60) * 60 + 60;
+      lookback > 0 ? FloorDiv(civil_after - lookback, 60) * 60 : FloorDiv(civil_after, 60) * 60 + 60;
 
   const std::int64_t first_day = FloorDiv(start, kDay);
   const int first_minute = static_cast<int>((start - first_day * kDay) / 60);
@@ -415,15 +417,15 @@ std::optional<std::time_t> NextRun(const CronSchedule& s, std::time_t after) {
         if (day == first_day && minute_of_day < first_minute) continue;
         const std::int64_t civil = day * kDay + minute_of_day * 60;
         if (civil > stop_civil) return static_cast<std::time_t>(*best);
-        bool near_transition = false;
-        Resolve(civil, s.wildcard_time, instants, near_transition);
+        std::int64_t backward_shift = 0;
+        Resolve(civil, s.wildcard_time, instants, backward_shift);
         for (std::int64_t t : instants) {
           if (t > a && (!best || t < *best)) best = t;
         }
         // Once something is found, later wall-clock minutes can only beat it
-        // around an offset change, and then only within kMaxShift.
+        // around a fall-back, and then only within the size of the shift.
         if (best && stop_civil == std::numeric_limits<std::int64_t>::max()) {
-          stop_civil = near_transition ? civil + kMaxShift : civil;
+          stop_civil = civil + backward_shift;
         }
       }
     }

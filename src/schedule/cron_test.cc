@@ -430,7 +430,9 @@ TEST(NextRunDst, WildcardJobIsEveryThirtyRealMinutesAcrossBothTransitions) {
     for (int i = 0; i < 48; ++i) {
       auto next = NextRun(*s, t);
       ASSERT_TRUE(next);
-      if (i > 0) EXPECT_EQ(*next - t, 1800) << Local(t) << " -> " << Local(*next);
+      if (i > 0) {
+        EXPECT_EQ(*next - t, 1800) << Local(t) << " -> " << Local(*next);
+      }
       t = *next;
     }
   }
