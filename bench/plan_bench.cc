@@ -125,7 +125,7 @@ std::unique_ptr<Inputs> BuildInputs(const SchoolSpec& spec) {
   MoodleId next_user = 3;
   m.users.reserve(school.people.size());
   for (const auto& p : school.people) {
-    m.users.push_back({next_user++, p.username, p.email, p.idnumber, "manual", false});
+    m.users.push_back({next_user++, p.username, p.email, p.idnumber, "manual", false, {}});
   }
 
   std::set<std::string> creatable;

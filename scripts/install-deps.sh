@@ -14,6 +14,7 @@ PKGS=(
   odbc-postgresql libsqliteodbc tdsodbc
   libldap2-dev slapd ldap-utils openssl ca-certificates curl
   logrotate
+  dpkg-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,4 +1,5 @@
 // enrolsync: keeps Moodle in step with a school's MIS. See README.md.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,6 +9,9 @@
 
 #include "cli/check.h"
 #include "cli/output.h"
+#include "log/log.h"
+#include "ops/daemon.h"
+#include "ops/status.h"
 #include "config/config.h"
 #include "sync/runner.h"
 #include "util/secrets.h"
@@ -39,6 +43,11 @@ struct Flags {
   bool verify = false;
   long long allow_removals = -1;
   std::string debug;
+  std::string log_format;
+  std::string run_now;
+  bool foreground = false;
+  int count = 5;
+  int limit = 20;
 };
 
 class ProgressLine {
@@ -103,6 +112,8 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // logrotate's postrotate may SIGUSR1 every enrolsync process: reopen, never die.
+  enrolsync::InstallReopenSignal(SIGUSR1);
   CLI::App app{"enrolsync: keeps Moodle's courses and enrolments in step with the school MIS", "enrolsync"};
   app.footer(kExitCodes);
   app.set_version_flag("--version", "enrolsync " ENROLSYNC_VERSION);
@@ -113,6 +124,8 @@ int main(int argc, char** argv) {
     sub->add_option("--config,-c", f.config, "the enrolsync.toml file")->required();
     sub->add_flag("--json", f.json, "print one JSON object instead of text");
   };
+  app.add_option("--log-format", f.log_format, "log file line format (overrides [log] format)")
+      ->check(CLI::IsMember({"text", "json"}));
   auto* check = app.add_subcommand("check", "test the sources, the mappings and the Moodle token; change nothing");
   add_common(check);
   auto* plan = app.add_subcommand("plan", "show what a sync would change; change nothing");
@@ -130,6 +143,20 @@ int main(int argc, char** argv) {
   syncc->add_flag("--verify", f.verify, "read every managed course's participants from Moodle (slow, finds all drift)");
   syncc->add_option("--allow-removals", f.allow_removals, "approve up to N removals for this run");
 
+  auto* daemon = app.add_subcommand("daemon", "run the [schedule] jobs on their cron times until SIGTERM");
+  daemon->add_option("--config,-c", f.config, "the enrolsync.toml file")->required();
+  daemon->add_option("--run-now", f.run_now, "run this job (full | users) once at start")
+      ->check(CLI::IsMember({"full", "users"}));
+  daemon->add_flag("--foreground", f.foreground, "also copy log lines to stderr");
+  auto* sched = app.add_subcommand("schedule", "print the next run times of the [schedule] jobs");
+  sched->add_option("--config,-c", f.config, "the enrolsync.toml file")->required();
+  sched->add_option("-n,--count", f.count, "runs to show per job");
+  auto* status = app.add_subcommand("status", "last runs, next scheduled runs and the last failure");
+  add_common(status);
+  auto* history = app.add_subcommand("history", "the recorded runs, newest first");
+  add_common(history);
+  history->add_option("-n,--limit", f.limit, "how many runs");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -137,10 +164,39 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : sync::kExitUsage;
   }
 
+  if (daemon->parsed()) {
+    ops::DaemonOptions o;
+    o.config_path = f.config;
+    o.log_format = f.log_format;
+    o.run_now = f.run_now;
+    o.log_to_stderr = f.foreground;
+    return ops::RunDaemon(o);
+  }
   auto cfg = config::LoadConfig(f.config);
   if (!cfg) {
     std::cerr << "enrolsync: " << Redact(cfg.error().message) << "\n";
     return sync::kExitConfig;
+  }
+  if (sched->parsed()) return ops::PrintSchedule(*cfg, std::cout, f.count);
+  if (status->parsed()) return ops::PrintStatus(*cfg, std::cout, f.json);
+  if (history->parsed()) return ops::PrintHistory(*cfg, std::cout, f.json, f.limit);
+  // Runs also write to the [log] file when one is configured; the terminal
+  // gets the normal output.
+  if (!cfg->log.file.empty()) {
+    LogOptions lo;
+    lo.file = cfg->log.file;
+    lo.format = f.log_format.empty() ? cfg->log.format : f.log_format;
+    lo.level = cfg->log.level;
+    if (auto st = InitLog(lo); !st) {
+      std::cerr << "enrolsync: " << st.error().message << "\n";
+      return sync::kExitConfig;
+    }
+  } else {
+    // No log file: the terminal output already says everything the log
+    // would, so log lines are discarded rather than doubled on stderr.
+    LogOptions quiet;
+    quiet.file = "/dev/null";
+    (void)InitLog(quiet);
   }
   if (check->parsed()) {
     sync::RunOptions opt;

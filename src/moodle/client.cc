@@ -264,6 +264,11 @@ struct Client::Impl {
         batches.size(), opts.concurrency,
         [&](std::size_t k) {
           auto [b, e] = batches[k];
+          if (opts.cancel && opts.cancel->load()) {
+            for (std::size_t i = b; i < e; ++i)
+              out[order[i]] = Fail(ErrorCode::kTransient, job.function + ": not sent: stopping");
+            return;
+          }
           RunBatch(job, std::span<const std::size_t>(order).subspan(b, e - b), out);
         },
         [&](std::size_t k) {

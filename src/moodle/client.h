@@ -9,6 +9,7 @@
 // log line or an Error message.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -36,6 +37,10 @@ struct ClientOptions {
   std::chrono::seconds timeout{120};
   int max_retries = 3;        // transient failures only (connect, 5xx, timeout)
   std::chrono::milliseconds retry_base{400};  // backoff: base * 2^attempt
+  // When set and true, write operations send no further batch (a batch in
+  // flight completes); the unsent items fail with "not sent: stopping".
+  // Used for a graceful SIGTERM. Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Ordered form fields, already flattened: {"courses[0][fullname]", "Art"}.

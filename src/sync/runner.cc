@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
+#include "log/log.h"
 #include "state/state_db.h"
+#include "sync/report.h"
 #include "sync/desired.h"
 #include "util/secrets.h"
 #include "util/strings.h"
@@ -40,26 +44,45 @@ class Runner {
 
   RunReport Run() {
     long long now = static_cast<long long>(std::time(nullptr));
+    const std::string command = opt_.apply ? "sync" : "plan";
+    // Every trace line also goes to the log.
+    trace_ = [this](const std::string& line) {
+      LogInfo(line);
+      if (opt_.trace) opt_.trace(line);
+    };
     auto lock = state::RunLock::Acquire(cfg_.state_dir);
-    if (!lock) return Error(lock.error().message);
+    if (!lock) {
+      LogError(lock.error().message);
+      return Error(lock.error().message);
+    }
     auto db = state::StateDb::Open(cfg_.state_dir);
-    if (!db) return Error(db.error().message);
+    if (!db) {
+      LogError(db.error().message);
+      return Error(db.error().message);
+    }
     db_ = std::move(*db);
-    auto run_id = db_->BeginRun(opt_.trigger, opt_.apply ? "sync" : "plan", now);
+    auto run_id = db_->BeginRun(opt_.trigger, command, now);
     if (run_id) report_.run_id = *run_id;
+    SetRunId(run_id ? "r" + std::to_string(*run_id) : "");
+    LogInfo(command + " started (" + opt_.trigger + ", job " + opt_.job + ", config " + cfg_.path + ")");
 
     Execute(now);
+    if (opt_.apply && report_.exit_code != kExitError && report_.exit_code != kExitRemovalGuard) RunHooks();
 
     report_.calls = client_ ? client_->Stats() : decltype(report_.calls){};
     report_.write_calls = client_ ? client_->WriteCalls() : 0;
+    if (report_.exit_code == kExitError) LogError(report_.error);
+    for (const auto& w : report_.warnings) LogWarn(w);
+    LogInfo(command + " finished: " + SummaryLine() + " exit=" + std::to_string(report_.exit_code));
     if (run_id) {
-      (void)db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code,
-                           SummaryLine());
+      std::string json = ReportJson(report_, command);
+      (void)db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code, json);
+      WriteReportFile(*run_id, json);
     }
+    SetRunId("");
     return std::move(report_);
   }
 
- private:
   RunReport Error(const std::string& message) {
     report_.exit_code = kExitError;
     report_.error = Redact(message);
@@ -72,6 +95,60 @@ class Runner {
   void Warn(const std::string& w) {
     report_.warnings.push_back(w);
     if (opt_.trace) opt_.trace("warning: " + w);
+  }
+
+  bool Stopping() const { return opt_.stop && opt_.stop->load(); }
+
+  void WriteReportFile(long long id, const std::string& json) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path dir = fs::path(cfg_.state_dir) / "reports";
+    fs::create_directories(dir, ec);
+    fs::path file = dir / ("run-" + std::to_string(id) + ".json");
+    std::ofstream out(file);
+    out << json << "\n";
+    if (out) report_.report_file = file.string();
+  }
+
+  // [[hooks]] for this job, in config order. A failing hook makes the run
+  // partial; nothing is rolled back (a cache purge failing loses nothing).
+  void RunHooks() {
+    std::map<std::string, std::string> env = {
+        {"ENROLSYNC_RUN_ID", std::to_string(report_.run_id)},
+        {"ENROLSYNC_JOB", opt_.job},
+        {"ENROLSYNC_TRIGGER", opt_.trigger},
+        {"ENROLSYNC_EXIT_CODE", std::to_string(report_.exit_code)},
+        {"ENROLSYNC_COURSES_CREATED", std::to_string(report_.apply.applied.courses_create)},
+        {"ENROLSYNC_ENROLLED", std::to_string(report_.apply.applied.enrol)},
+        {"ENROLSYNC_UNSUSPENDED", std::to_string(report_.apply.applied.unsuspend)},
+        {"ENROLSYNC_SUSPENDED", std::to_string(report_.apply.applied.suspend)},
+        {"ENROLSYNC_UNENROLLED", std::to_string(report_.apply.applied.unenrol)},
+        {"ENROLSYNC_ROLES_ASSIGNED", std::to_string(report_.apply.applied.role_assign)},
+        {"ENROLSYNC_ROLES_UNASSIGNED", std::to_string(report_.apply.applied.role_unassign)},
+        {"ENROLSYNC_USERS_CREATED", std::to_string(report_.users.apply.applied.create)},
+        {"ENROLSYNC_USERS_UPDATED", std::to_string(report_.users.apply.applied.update)},
+        {"ENROLSYNC_USERS_SUSPENDED", std::to_string(report_.users.apply.applied.suspend)},
+        {"ENROLSYNC_USERS_REVIVED", std::to_string(report_.users.apply.applied.revive)},
+        {"ENROLSYNC_USERS_DELETED", std::to_string(report_.users.apply.applied.remove)},
+        {"ENROLSYNC_PROBLEMS", std::to_string(report_.plan.problems.size())},
+        {"ENROLSYNC_FAILURES", std::to_string(report_.apply.failures.size() + report_.users.apply.failures.size())},
+    };
+    for (const auto& h : cfg_.hooks) {
+      if (h.after != opt_.job) continue;
+      if (Stopping()) break;
+      ops::Hook hook{h.after, h.command, std::chrono::seconds(h.timeout_seconds)};
+      LogInfo("hook: running " + Join(h.command, " "));
+      ops::HookResult r = ops::RunHook(hook, env);
+      for (const auto& line : Split(r.output, '\n'))
+        if (!line.empty()) LogInfo("hook: " + line);
+      if (r.ok()) {
+        LogInfo("hook: " + r.command + " exited 0");
+      } else {
+        Warn("hook " + r.command + " failed: " + r.error);
+        if (report_.exit_code == kExitOk) report_.exit_code = kExitPartial;
+      }
+      report_.hooks.push_back(std::move(r));
+    }
   }
   std::string SummaryLine() const {
     const auto& s = report_.plan.summary;
@@ -102,9 +179,10 @@ class Runner {
 
     // 2. Moodle: one call each for site info and courses, batched user lookups.
     auto t1 = Clock::now();
-    client_ = opt_.transport_factory
-                  ? std::make_unique<moodle::Client>(cfg_.moodle, opt_.transport_factory(cfg_.moodle))
-                  : std::make_unique<moodle::Client>(cfg_.moodle);
+    moodle::ClientOptions mo = cfg_.moodle;
+    mo.cancel = opt_.stop;
+    client_ = opt_.transport_factory ? std::make_unique<moodle::Client>(mo, opt_.transport_factory(mo))
+                                     : std::make_unique<moodle::Client>(mo);
     auto site = client_->GetSiteInfo();
     if (!site) return SetError(site.error().message);
     auto owned = db_->LoadOwnership();
@@ -120,7 +198,7 @@ class Runner {
       uo.apply = opt_.apply;
       uo.allow_removals = opt_.allow_removals;
       uo.protected_users = {site->userid, 2};  // the token's user and Moodle's main admin
-      uo.trace = opt_.trace;
+      uo.trace = trace_;
       report_.users = SyncUsers(cfg_, *client_, *db_, owned_, uo);
       report_.users_ran = true;
       report_.timings.users = Since(tu);
@@ -212,16 +290,25 @@ class Runner {
     }
 
     // 4. Apply. Problems first, in enrol_database's words, as it prints them.
-    if (opt_.trace)
-      for (const auto& p : report_.plan.problems) opt_.trace("error: " + p.reason);
+    for (const auto& p : report_.plan.problems) trace_("error: " + p.reason);
+    if (Stopping()) {
+      report_.stopped = true;
+      Warn("stopped (SIGTERM) before applying");
+      report_.exit_code = kExitPartial;
+      return;
+    }
     auto ta = Clock::now();
     ApplyContext ctx;
     ctx.courses = &cfg_.courses;
     ctx.now = now;
-    ctx.trace = opt_.trace;
+    ctx.trace = trace_;
     ctx.progress = opt_.progress;
     report_.apply = Apply(report_.plan, *client_, *db_, owned_, ctx);
     report_.applied = true;
+    if (Stopping()) {
+      report_.stopped = true;
+      Warn("stopped (SIGTERM): changes not yet sent were left for the next run");
+    }
     // A course created this run holds exactly what we put in it.
     std::vector<model::MoodleId> created;
     for (const auto& item : report_.plan.items)
@@ -314,6 +401,7 @@ class Runner {
   model::Ownership owned_;
   RunReport report_;
   bool users_incomplete_ = false;
+  std::function<void(const std::string&)> trace_;
 };
 
 }  // namespace

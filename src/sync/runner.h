@@ -2,6 +2,7 @@
 // The CLI's `plan` and `sync` are thin wrappers around RunOnce().
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <string>
@@ -12,6 +13,7 @@
 #include "plan/plan.h"
 #include "sync/executor.h"
 #include "sync/user_sync.h"
+#include "ops/hooks.h"
 
 namespace enrolsync::sync {
 
@@ -32,7 +34,10 @@ struct RunOptions {
   bool users = true;          // run the [users] sync (when configured)
   bool enrolments = true;     // run courses and enrolments
   long long allow_removals = -1;  // --allow-removals N
-  std::string trigger = "manual";
+  std::string trigger = "manual";  // "manual" | "schedule"
+  std::string job = "full";        // "full" | "users": which [[hooks]] run after it
+  // Set by SIGTERM: no new phase or batch starts; the run is recorded.
+  const std::atomic<bool>* stop = nullptr;
   // Moodle-style trace lines (sync -v) and warnings; may be empty.
   std::function<void(const std::string&)> trace;
   moodle::Progress progress;
@@ -59,6 +64,9 @@ struct RunReport {
   int write_calls = 0;
   int courses_verified = 0;
   std::vector<std::string> warnings;  // e.g. the welcome-message trap
+  std::vector<ops::HookResult> hooks;  // [[hooks]] run after this job
+  bool stopped = false;               // ended early by SIGTERM
+  std::string report_file;            // <state_dir>/reports/run-<id>.json
   std::string error;                  // set when exit_code is kExitError
   int exit_code = kExitOk;
   long long run_id = 0;
