@@ -106,6 +106,12 @@ std::string ReportJson(const RunReport& r, const std::string& command) {
                       {"moodle_read_s", r.timings.moodle_read},
                       {"planning_s", r.timings.planning},
                       {"apply_s", r.timings.apply}};
+  json hooks = json::array();
+  for (const auto& h : r.hooks)
+    hooks.push_back(json{{"command", h.command}, {"exit_code", h.exit_code}, {"timed_out", h.timed_out},
+                         {"ok", h.ok()}, {"error", h.error}});
+  j["hooks"] = std::move(hooks);
+  j["stopped"] = r.stopped;
   j["courses_verified"] = r.courses_verified;
   j["warnings"] = r.warnings;
   j["run_id"] = r.run_id;

@@ -1,0 +1,247 @@
+// Running enrolsync every day: hooks, log files, run history and status, the
+// schedule, and the daemon's signals — through the real binary.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "school_site.h"
+#include "util/strings.h"
+
+namespace enrolsync::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const std::string kBin = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync";
+
+struct Output {
+  int exit_code = -1;
+  std::string out;
+};
+
+Output Es(const std::string& args) {
+  Output o;
+  FILE* p = ::popen((kBin + " " + args + " 2>&1").c_str(), "r");
+  if (!p) return o;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
+  int status = ::pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class OpsTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& extra, int latency_ms = 0) {
+    SiteOptions o;
+    o.latency_ms = latency_ms;
+    o.extra_config = extra;
+    site_ = std::make_unique<SchoolSite>(o);
+    auto st = site_->Setup();
+    ASSERT_TRUE(st) << st.error().message;
+    cfg_ = "--config " + site_->config_path();
+  }
+  std::string File(const std::string& name) const { return site_->dir() + "/" + name; }
+  std::unique_ptr<SchoolSite> site_;
+  std::string cfg_;
+};
+
+TEST_F(OpsTest, HookRunsAfterTheFullSyncWithTheRunsCounts) {
+  Start("[[hooks]]\nafter = \"full\"\ncommand = [\"/bin/sh\", \"-c\", \"env | grep ^ENROLSYNC_ | sort > " +
+        std::string("$HOOK_OUT") + "; echo purged caches\"]\ntimeout = \"30s\"\n");
+  ::setenv("HOOK_OUT", File("hook.env").c_str(), 1);
+  auto r = Es("sync " + cfg_);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::string env = Slurp(File("hook.env"));
+  EXPECT_THAT(env, HasSubstr("ENROLSYNC_RUN_ID=1"));
+  EXPECT_THAT(env, HasSubstr("ENROLSYNC_JOB=full"));
+  EXPECT_THAT(env, HasSubstr("ENROLSYNC_ENROLLED=1292"));
+  EXPECT_THAT(env, HasSubstr("ENROLSYNC_COURSES_CREATED=94"));
+  EXPECT_THAT(env, HasSubstr("ENROLSYNC_EXIT_CODE=0"));
+  EXPECT_THAT(env, Not(HasSubstr(site_->token())));
+  auto h = Es("history --json " + cfg_);
+  auto j = nlohmann::json::parse(h.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["exit_code"], 0);
+  auto report = nlohmann::json::parse(Slurp(site_->dir() + "/state/reports/run-1.json"));
+  ASSERT_EQ(report["hooks"].size(), 1u);
+  EXPECT_EQ(report["hooks"][0]["exit_code"], 0);
+  ::unsetenv("HOOK_OUT");
+}
+
+TEST_F(OpsTest, FailingOrSlowHookMarksTheRunFailedAndLosesNothing) {
+  Start("[[hooks]]\nafter = \"full\"\ncommand = [\"/bin/sleep\", \"30\"]\ntimeout = \"1s\"\n"
+        "[[hooks]]\nafter = \"full\"\ncommand = [\"/bin/false\"]\n");
+  auto start = std::chrono::steady_clock::now();
+  auto r = Es("sync " + cfg_);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "the timeout was not enforced";
+  EXPECT_EQ(r.exit_code, 4) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("hook /bin/sleep 30 failed: timed out after 1 s"));
+  EXPECT_THAT(r.out, HasSubstr("hook /bin/false failed: exited with status 1"));
+  EXPECT_THAT(r.out, HasSubstr("1292 enrolled"));
+  auto again = Es("plan --detailed-exitcode " + cfg_);
+  EXPECT_EQ(again.exit_code, 0) << "everything was applied despite the hooks";
+}
+
+TEST_F(OpsTest, StatusAndHistoryShowRealRunsAndTheLastFailure) {
+  Start("");
+  ASSERT_EQ(Es("sync " + cfg_).exit_code, 0);
+  std::ofstream(site_->dir() + "/moodle.token") << "bad-token-1234567\n";
+  ASSERT_EQ(Es("sync " + cfg_).exit_code, 1);
+  auto status = Es("status " + cfg_);
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_THAT(status.out, HasSubstr("Last runs:"));
+  EXPECT_THAT(status.out, HasSubstr("manual sync  exit 0  enrol=1292"));
+  EXPECT_THAT(status.out, HasSubstr("Last failure: #2"));
+  EXPECT_THAT(status.out, HasSubstr("invalidtoken"));
+  EXPECT_THAT(status.out, Not(HasSubstr("bad-token-1234567")));
+  auto h = nlohmann::json::parse(Es("history --json " + cfg_).out);
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0]["id"], 2);
+  EXPECT_EQ(h[0]["exit_code"], 1);
+  EXPECT_EQ(h[1]["exit_code"], 0);
+  EXPECT_EQ(h[1]["summary"]["enrolments.enrol"], 1292);
+  EXPECT_EQ(h[1]["trigger"], "manual");
+  EXPECT_FALSE(h[1]["ended"].get<std::string>().empty());
+}
+
+TEST_F(OpsTest, ScheduleCommandPrintsTheNextRunTimes) {
+  Start("[schedule]\nusers = \"0 8,13 * * *\"\nfull = \"@daily\"\n");
+  auto s = Es("schedule -n 2 " + cfg_);
+  EXPECT_EQ(s.exit_code, 0) << s.out;
+  EXPECT_THAT(s.out, HasSubstr("users = \"0 8,13 * * *\""));
+  EXPECT_THAT(s.out, HasSubstr("08:00:00  users"));
+  EXPECT_THAT(s.out, HasSubstr("13:00:00  users"));
+  EXPECT_THAT(s.out, HasSubstr("00:00:00  full"));
+}
+
+TEST_F(OpsTest, BadCronIsAConfigErrorNamingTheLine) {
+  Start("[schedule]\nfull = \"0 25 * * *\"\n");
+  auto s = Es("schedule " + cfg_);
+  EXPECT_EQ(s.exit_code, 78);
+  EXPECT_THAT(s.out, HasSubstr("[schedule] full"));
+  EXPECT_THAT(s.out, HasSubstr("hour 25 is out of range 0-23"));
+}
+
+TEST_F(OpsTest, LogLinesCarryTimestampLevelAndRunIdInTextAndJson) {
+  Start("[log]\nfile = \"enrolsync.log\"\n");
+  ASSERT_EQ(Es("sync -v " + cfg_).exit_code, 0);
+  std::string log = Slurp(File("enrolsync.log"));
+  EXPECT_THAT(log, ::testing::ContainsRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[+-][0-9:]+ INFO  \\[run r1\\] enrolling: "));
+  EXPECT_THAT(log, HasSubstr("[run r1] sync finished"));
+  EXPECT_THAT(log, Not(HasSubstr(site_->token())));
+  ASSERT_TRUE(site_->Exec("DELETE FROM TblTeachingManagerSetLists WHERE TblTeachingManagerSetListsID = 1"));
+  ASSERT_EQ(Es("--log-format json sync " + cfg_).exit_code, 0);
+  int json_lines = 0;
+  for (const auto& line : Split(Slurp(File("enrolsync.log")), '\n')) {
+    if (line.empty() || line[0] != '{') continue;
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["run"], "r2");
+    EXPECT_TRUE(j.contains("ts"));
+    ++json_lines;
+  }
+  EXPECT_GT(json_lines, 2);
+}
+
+// The daemon, for real: a job starts at once (--run-now), SIGHUP reloads,
+// SIGTERM mid-run ends it cleanly with the run recorded.
+TEST_F(OpsTest, DaemonRunsJobsReloadsOnSighupAndStopsCleanlyOnSigterm) {
+  Start("[log]\nfile = \"enrolsync.log\"\n[schedule]\nfull = \"0 3 * * *\"\n", /*latency_ms=*/250);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl(kBin.c_str(), kBin.c_str(), "daemon", "--config", site_->config_path().c_str(), "--run-now", "full",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto wait_for = [&](const std::string& needle, int seconds) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (Slurp(File("enrolsync.log")).find(needle) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for("sync finished", 60)) << Slurp(File("enrolsync.log"));
+  ASSERT_TRUE(wait_for("next full run", 10));
+  // SIGHUP: a new schedule is picked up.
+  std::string text = Slurp(site_->config_path());
+  text.replace(text.find("0 3 * * *"), 9, "0 4 * * *");
+  std::ofstream(site_->config_path()) << text;
+  ::kill(pid, SIGHUP);
+  ASSERT_TRUE(wait_for("config reloaded", 10)) << Slurp(File("enrolsync.log"));
+  EXPECT_THAT(Slurp(File("enrolsync.log")), ::testing::ContainsRegex("next full run: [0-9-]+ 04:00"));
+  // A manual sync while the daemon idles works; the lock is only held during runs.
+  ASSERT_TRUE(site_->Exec("DELETE FROM TblTeachingManagerSetLists WHERE TblTeachingManagerSetListsID < 4"));
+  EXPECT_EQ(Es("sync " + cfg_).exit_code, 0);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_THAT(Slurp(File("enrolsync.log")), HasSubstr("daemon stopped"));
+  auto h = nlohmann::json::parse(Es("history --json " + cfg_).out);
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[1]["trigger"], "startup");
+  EXPECT_EQ(h[1]["exit_code"], 0);
+}
+
+TEST_F(OpsTest, SigtermDuringARunFinishesTheCallInFlightAndRecordsTheRun) {
+  Start("[log]\nfile = \"enrolsync.log\"\n[schedule]\nfull = \"0 3 * * *\"\n", 0);
+  // Small batches, each slowed down, so the stop lands mid-apply.
+  std::string text = Slurp(site_->config_path());
+  text.replace(text.find("max_input_vars = 5000"), 21, "max_input_vars = 5000\nmax_batch_rows = 20");
+  std::ofstream(site_->config_path()) << text;
+  site_->moodle().InjectFault({"enrol_manual_enrol_users", 0, 1000, sandbox::Sandbox::Fault::kDelay, "", 150, false});
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl(kBin.c_str(), kBin.c_str(), "daemon", "--config", site_->config_path().c_str(), "--run-now", "full",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until enrolments are being sent, then stop.
+  for (int i = 0; i < 300 && site_->moodle().CallCounts()["enrol_manual_enrol_users"] < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  int sent = site_->moodle().CallCounts()["enrol_manual_enrol_users"];
+  EXPECT_LT(sent, 1292 / 20) << "it should have stopped early";
+  auto h = nlohmann::json::parse(Es("history --json " + cfg_).out);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0]["exit_code"], 4);
+  EXPECT_FALSE(h[0]["ended"].get<std::string>().empty()) << "the run was recorded";
+  // Nothing was lost: the state database knows exactly what was applied, and
+  // the next run completes the rest.
+  site_->moodle().ClearFaults();
+  auto r = Es("sync " + cfg_);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(Es("plan --detailed-exitcode " + cfg_).exit_code, 0);
+  int enrolled = 0;
+  for (const auto& e : site_->moodle().Enrolments()) enrolled += e.method == "manual";
+  EXPECT_EQ(enrolled, 1292);
+}
+
+}  // namespace
+}  // namespace enrolsync::testing
