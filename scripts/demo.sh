@@ -37,16 +37,18 @@ tail -n +2 "$SAMPLE/categories.csv" | while IFS=, read -r id name; do
     "http://127.0.0.1:$PORT/webservice/rest/server.php" > /dev/null
   rm -f "$body"
 done
-sed -i "s|^url = .*|url = \"http://127.0.0.1:$PORT\"          # the local Moodle sandbox|" "$SAMPLE/enrolsync.toml"
+# The tracked config points at port 8099; the demo runs on a copy.
+CONFIG="$SAMPLE/demo.toml"
+sed "s|^url = .*|url = \"http://127.0.0.1:$PORT\"          # the local Moodle sandbox|" "$SAMPLE/enrolsync.toml" > "$CONFIG"
 
 ES="$BIN/src/cli/enrolsync"
 echo; echo "== enrolsync check"
-"$ES" check --config "$SAMPLE/enrolsync.toml" || true
+"$ES" check --config "$CONFIG" || true
 echo; echo "== enrolsync plan"
-"$ES" plan --config "$SAMPLE/enrolsync.toml" | tail -n 25
+"$ES" plan --config "$CONFIG" | tail -n 25
 echo; echo "== enrolsync sync -v"
-"$ES" sync -v --config "$SAMPLE/enrolsync.toml" | (head -n 12; echo "  ..."; tail -n 8)
+"$ES" sync -v --config "$CONFIG" | (head -n 12; echo "  ..."; tail -n 8)
 echo; echo "== enrolsync sync (again: nothing to do)"
-"$ES" sync --config "$SAMPLE/enrolsync.toml"
+"$ES" sync --config "$CONFIG"
 echo
 echo "Done. The sandbox stops now; its site is kept in $SAMPLE/moodle."
