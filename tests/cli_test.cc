@@ -18,23 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Output {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Output Enrolsync(const std::string& args) {
-  std::string cmd = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync " + args + " 2>&1";
-  Output o;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return o;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
-  int status = ::pclose(p);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+CliOutput Enrolsync(const std::string& args) { return RunEnrolsync(args); }
 
 class CliTest : public ::testing::Test {
  protected:

@@ -25,22 +25,7 @@ using ::testing::Not;
 
 const std::string kBin = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync";
 
-struct Output {
-  int exit_code = -1;
-  std::string out;
-};
-
-Output Es(const std::string& args) {
-  Output o;
-  FILE* p = ::popen((kBin + " " + args + " 2>&1").c_str(), "r");
-  if (!p) return o;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
-  int status = ::pclose(p);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+CliOutput Es(const std::string& args) { return RunEnrolsync(args); }
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);

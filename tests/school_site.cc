@@ -1,6 +1,7 @@
 #include "school_site.h"
 
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -212,6 +213,19 @@ void Oracle::Sync(const std::vector<std::tuple<std::string, std::string, std::st
   for (const auto& [key, roles] : want) {
     if (!state_.count(key)) state_[key] = Held{0, roles};
   }
+}
+
+CliOutput RunEnrolsync(const std::string& args) {
+  std::string cmd = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync " + args + " 2>&1";
+  CliOutput o;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return o;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
+  int status = ::pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
 }
 
 std::string Describe(const MoodleState& expected, const MoodleState& actual) {

@@ -92,4 +92,12 @@ class Oracle {
 
 std::string Describe(const MoodleState& expected, const MoodleState& actual);
 
+// Runs the built enrolsync binary with `args` (a shell-quoted string) and
+// returns its exit code and its stdout and stderr together.
+struct CliOutput {
+  int exit_code = -1;
+  std::string out;
+};
+CliOutput RunEnrolsync(const std::string& args);
+
 }  // namespace enrolsync::testing

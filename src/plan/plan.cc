@@ -532,13 +532,8 @@ class Planner {
 
     // Removal guard.
     plan_.removal_block_reasons = policy_.block_removals;
-    long long limit = -1;
-    if (policy_.max_removals >= 0) limit = policy_.max_removals;
-    if (policy_.max_removals_percent >= 0) {
-      auto pct = static_cast<long long>(policy_.max_removals_percent * static_cast<double>(plan_.managed_enrolments) / 100.0);
-      limit = limit < 0 ? pct : std::min(limit, pct);
-    }
-    if (policy_.allow_removals >= 0) limit = policy_.allow_removals;
+    const long long limit = RemovalLimit(policy_.max_removals, policy_.max_removals_percent, policy_.allow_removals,
+                                         plan_.managed_enrolments);
     plan_.removal_limit = limit;
     plan_.guard_tripped = limit >= 0 && plan_.summary.Removals() > limit;
   }
@@ -571,6 +566,17 @@ const char* UnenrolActionName(UnenrolAction a) {
     case UnenrolAction::kSuspendRemoveRoles: return "suspend_remove_roles";
   }
   return "?";
+}
+
+long long RemovalLimit(long long max_removals, double max_removals_percent, long long allow_removals,
+                       long long managed) {
+  if (allow_removals >= 0) return allow_removals;
+  long long limit = max_removals;
+  if (max_removals_percent >= 0) {
+    auto pct = static_cast<long long>(max_removals_percent * static_cast<double>(managed) / 100.0);
+    limit = limit < 0 ? pct : std::min(limit, pct);
+  }
+  return limit;
 }
 
 const char* ActionName(Action a) {

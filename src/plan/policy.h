@@ -50,4 +50,10 @@ struct Policy {
 
 const char* UnenrolActionName(UnenrolAction a);
 
+// The most removals one run may make: the smaller of `max_removals` and
+// `max_removals_percent` of `managed` (each -1 = not set), unless an admin
+// approved `allow_removals` for this run. -1 = no limit.
+long long RemovalLimit(long long max_removals, double max_removals_percent, long long allow_removals,
+                       long long managed);
+
 }  // namespace enrolsync::plan

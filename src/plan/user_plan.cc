@@ -221,13 +221,8 @@ class UserPlanner {
         case UserAction::kDelete: ++plan_.summary.remove; break;
       }
     }
-    long long limit = -1;
-    if (policy_.max_removals >= 0) limit = policy_.max_removals;
-    if (policy_.max_removals_percent >= 0) {
-      auto pct = static_cast<long long>(policy_.max_removals_percent * static_cast<double>(plan_.managed_users) / 100.0);
-      limit = limit < 0 ? pct : std::min(limit, pct);
-    }
-    if (policy_.allow_removals >= 0) limit = policy_.allow_removals;
+    const long long limit = RemovalLimit(policy_.max_removals, policy_.max_removals_percent, policy_.allow_removals,
+                                         plan_.managed_users);
     plan_.removal_limit = limit;
     plan_.guard_tripped = limit >= 0 && plan_.summary.Removals() > limit;
   }
