@@ -82,8 +82,9 @@ fi
 [ "$(field Maintainer)" = "enrolsync developers <dev@enrolsync.invalid>" ] || fail "Maintainer is '$(field Maintainer)'"
 depends=$(field Depends)
 echo "Depends: $depends"
+dep_names=$(tr -s ',|' '\n' <<<"$depends" | awk 'NF {print $1}')
 for dep in libc6 libstdc++6 libsqlite3-0 adduser; do
-  grep -qE "(^|, )$dep( |,|$)" <<<"$depends" || fail "Depends lacks $dep (dpkg-shlibdeps not run?)"
+  grep -qxF "$dep" <<<"$dep_names" || fail "Depends lacks $dep (dpkg-shlibdeps not run?)"
 done
 [ $FAILED = 0 ] && pass "Package, Version, Section, Maintainer, Depends"
 

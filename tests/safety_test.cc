@@ -212,6 +212,21 @@ TEST_F(SafetyTest, PersistentMoodleFailureIsPartialLosesNothingAndTheNextRunFini
   EXPECT_FALSE(site_->Sync().plan.HasChanges());
 }
 
+TEST_F(SafetyTest, CourseCreateWhoseAnswerWasLostIsRecognisedAfterTheRetry) {
+  // The first create call is applied but its answer never arrives; the client
+  // retries and Moodle says the shortnames are taken.
+  sandbox::Sandbox::Fault f;
+  f.function = "core_course_create_courses";
+  f.kind = sandbox::Sandbox::Fault::kDropConnection;
+  f.apply = true;
+  site_->moodle().InjectFault(f);
+  auto r = site_->Sync();
+  EXPECT_EQ(r.exit_code, 0) << r.error << (r.apply.failures.empty() ? "" : r.apply.failures[0].message);
+  EXPECT_EQ(r.apply.applied.courses_create, r.plan.summary.courses_create);
+  EXPECT_GT(site_->moodle().CallCounts()["core_course_create_courses"], 1);
+  EXPECT_FALSE(site_->Sync().plan.HasChanges());
+}
+
 TEST_F(SafetyTest, TimeoutIsReportedAndNothingChanges) {
   site_->WriteConfig();
   std::string cfg;

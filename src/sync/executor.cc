@@ -82,6 +82,7 @@ class Executor {
     }
     if (courses.empty()) return;
     auto results = client_.CreateCourses(courses);
+    RecoverRetriedCreates(idx, &results);
     Persist(db_.Begin());
     for (std::size_t k = 0; k < idx.size(); ++k) {
       auto& item = plan_.items[idx[k]];
@@ -97,6 +98,28 @@ class Executor {
     }
     Persist(db_.Commit());
     Progress(idx.size());
+  }
+
+  // A create whose answer was lost (read timeout) is retried by the client;
+  // if the first attempt had committed, the retry says "shortnametaken".
+  // A course with that shortname and the wanted idnumber is then ours.
+  void RecoverRetriedCreates(const std::vector<std::size_t>& idx, std::vector<Result<model::MoodleId>>* results) {
+    bool any = false;
+    for (const auto& r : *results) any |= !r && r.error().moodle_errorcode == "shortnametaken";
+    if (!any) return;
+    auto courses = client_.GetAllCourses();
+    if (!courses) return;
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+      auto& r = (*results)[k];
+      if (r || r.error().moodle_errorcode != "shortnametaken") continue;
+      const auto& item = plan_.items[idx[k]];
+      for (const auto& c : *courses) {
+        if (c.shortname == item.course_shortname && c.idnumber == item.idnumber && c.categoryid == item.categoryid) {
+          r = c.id;
+          break;
+        }
+      }
+    }
   }
 
   void ResolveNewCourseIds() {
