@@ -245,6 +245,26 @@ TEST_F(UsersTest, DirectorySyncsExactlyThenFollowsDeletionsRevivalsRenamesAndAdm
   EXPECT_EQ(r.write_calls, 0);
 }
 
+TEST_F(UsersTest, RemovedUserActionDeleteDeletesTheLeaver) {
+  WriteConfig("");
+  std::string cfg = [&] {
+    std::ifstream in(dir_.File("enrolsync.toml"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  cfg.replace(cfg.find("removed_user_action = \"suspend\""), 31, "removed_user_action = \"delete\"");
+  std::ofstream(dir_.File("enrolsync.toml")) << cfg;
+  ASSERT_EQ(Sync().exit_code, 0);
+  auto id = MoodleLdapUsers().at("pupil0500").id;
+  ASSERT_TRUE(slapd_->Delete("uid=pupil0500,ou=Students,dc=school,dc=test"));
+  std::vector<std::string> trace;
+  auto r = Sync(-1, &trace);
+  EXPECT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.users.apply.applied.remove, 1);
+  EXPECT_EQ(MoodleLdapUsers().count("pupil0500"), 0u);
+  EXPECT_THAT(trace, Contains("\tDeleted user pupil0500 id " + std::to_string(id)));
+  EXPECT_EQ(MoodleLdapUsers().size(), 889u);
+}
+
 TEST_F(UsersTest, UnreadableContextSuspendsNobodyAndSaysWhy) {
   ASSERT_EQ(Sync().exit_code, 0);
   testsupport::SlapdOptions so;
