@@ -249,6 +249,16 @@ if [ $rc -eq 78 ]; then
 else
   pass "the shipped config parses (check exit $rc against the example hosts)"
 fi
+# Its commented [schedule] must be valid once uncommented.
+sed 's/^# \[schedule\]/[schedule]/; s/^# users = /users = /; s/^# full = /full = /' \
+  "$TMP/etc/enrolsync.toml" >"$TMP/etc/scheduled.toml"
+if /usr/bin/enrolsync schedule --config "$TMP/etc/scheduled.toml" >"$TMP/schedule.log" 2>&1 &&
+   grep -q users "$TMP/schedule.log" && grep -q full "$TMP/schedule.log"; then
+  pass "the shipped [schedule], uncommented, is valid"
+else
+  cat "$TMP/schedule.log" >&2
+  fail "enrolsync schedule rejects the shipped [schedule] once uncommented"
+fi
 
 if command -v systemd-analyze >/dev/null 2>&1; then
   echo "== systemd-analyze verify"
