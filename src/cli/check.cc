@@ -181,25 +181,22 @@ int RunCheck(const config::Config& cfg, std::ostream& out, const sync::RunOption
     }
   }
   // Roles: Moodle's web services cannot list roles; enrolsync knows the
-  // standard ones.
-  static const std::map<std::string, std::string> kRoles = {
-      {"1", "manager"}, {"2", "coursecreator"}, {"3", "editingteacher"}, {"4", "teacher"},
-      {"5", "student"}, {"6", "guest"},         {"7", "user"},           {"8", "frontpage"}};
+  // standard ones and those named in [roles].
   bool default_ok = false;
-  for (const auto& [id, name] : kRoles) default_ok |= name == cfg.policy.default_role;
+  for (const auto& r : cfg.roles) default_ok |= r.shortname == cfg.policy.default_role;
   if (default_ok)
-    ck.Ok("default_role '" + cfg.policy.default_role + "' is a standard role");
+    ck.Ok("default_role '" + cfg.policy.default_role + "' is a known role");
   else
-    ck.Bad("default_role '" + cfg.policy.default_role + "' is not a standard Moodle role");
+    ck.Bad("default_role '" + cfg.policy.default_role + "' is not a standard Moodle role; name it in [roles]");
   for (const auto& v : roles) {
     if (v.empty()) continue;
     bool ok = false;
-    for (const auto& [id, name] : kRoles)
-      ok |= cfg.policy.local_role_field == plan::LocalRoleField::kId ? id == v : name == v;
+    for (const auto& r : cfg.roles)
+      ok |= cfg.policy.local_role_field == plan::LocalRoleField::kId ? std::to_string(r.id) == v : r.shortname == v;
     if (ok)
       ck.Ok("role '" + v + "' resolves");
     else
-      ck.Warn("role '" + v + "' in the enrolment table is not a standard role: those rows will be skipped");
+      ck.Warn("role '" + v + "' in the enrolment table is not a known role: those rows will be skipped (add it to [roles])");
   }
   ck.Warn("Moodle's manual enrolment plugin sends a course welcome message on EVERY enrol call. Switch "
           "\"Send course welcome message\" off (Site administration > Plugins > Enrolments > Manual enrolments, "

@@ -18,6 +18,11 @@
 namespace enrolsync::config {
 namespace fs = std::filesystem;
 
+std::vector<model::Role> StandardRoles() {
+  return {{1, "manager"}, {2, "coursecreator"}, {3, "editingteacher"}, {4, "teacher"},
+          {5, "student"}, {6, "guest"},         {7, "user"},           {8, "frontpage"}};
+}
+
 EnvLookup RealEnv() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
@@ -560,6 +565,29 @@ Status LoadHooks(const std::string& file, const toml::node* node, std::vector<Ho
   return Ok();
 }
 
+Status LoadRoles(const std::string& file, const toml::table* t, std::vector<model::Role>* roles) {
+  *roles = StandardRoles();
+  if (!t) return Ok();
+  for (const auto& [k, v] : *t) {
+    std::string name(k.str());
+    auto id = v.value<int64_t>();
+    const std::string where = file + ":" + std::to_string(v.source().begin.line) + ": ";
+    if (!id || *id <= 0) return Fail(ErrorCode::kConfig, where + "[roles] " + name + " must be a role id (a positive integer)");
+    bool replaced = false;
+    for (auto& r : *roles) {
+      if (r.shortname == name) {
+        r.id = *id;
+        replaced = true;
+      } else if (r.id == *id) {
+        return Fail(ErrorCode::kConfig, where + "[roles] " + name + " = " + std::to_string(*id) +
+                                            ": id already belongs to role '" + r.shortname + "'");
+      }
+    }
+    if (!replaced) roles->push_back({*id, name});
+  }
+  return Ok();
+}
+
 Status LoadState(const Section& s, StateConfig* st) {
   if (!s.present()) return Ok();
   TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days"}));
@@ -600,7 +628,7 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
 
   Section top(path, "", &root);
   TRY(top.CheckKeys({"state_dir", "moodle", "source", "courses", "enrolments", "users", "safety", "state", "log",
-                     "schedule", "hooks"}));
+                     "schedule", "hooks", "roles"}));
   std::optional<std::string> state_dir;
   TRY_ASSIGN(state_dir, top.String("state_dir"));
   cfg.state_dir = Resolve(base, state_dir.value_or("state"));
@@ -622,6 +650,7 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   TRY(LoadLog(Section(path, "log", Sub(root, "log")), base, &cfg.log));
   TRY(LoadSchedule(Section(path, "schedule", Sub(root, "schedule")), &cfg.schedule));
   TRY(LoadHooks(path, root.get("hooks"), &cfg.hooks));
+  TRY(LoadRoles(path, Sub(root, "roles"), &cfg.roles));
   return cfg;
 }
 

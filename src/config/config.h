@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/model.h"
 #include "moodle/client.h"
 #include "plan/policy.h"
 #include "plan/user_plan.h"
@@ -82,6 +83,10 @@ struct StateConfig {
   int verify_max_age_days = 7;
 };
 
+// Moodle's standard roles plus the site's own from [roles] (shortname = id):
+// Moodle has no web-service function that lists roles.
+std::vector<model::Role> StandardRoles();
+
 struct Config {
   std::string path;       // the config file, as given
   std::string state_dir;  // absolute or relative to the config file's folder, resolved
@@ -93,6 +98,7 @@ struct Config {
   LogConfig log;
   ScheduleConfig schedule;
   std::vector<HookConfig> hooks;
+  std::vector<model::Role> roles;  // the standard roles and [roles]
   plan::Policy policy;  // the enrol_database settings + [safety]
   StateConfig state;
 };

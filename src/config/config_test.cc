@@ -156,6 +156,18 @@ TEST_F(ConfigTest, UsersMapNeedsNameAndEmail) {
   EXPECT_THAT(cfg.error().message, HasSubstr("[users.map] email is required"));
 }
 
+TEST_F(ConfigTest, SiteRolesExtendTheStandardRoles) {
+  auto cfg = Load(std::string(kIssueExample) + "\n[roles]\nhod = 9\nstudent = 5\n");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  bool hod = false;
+  for (const auto& r : cfg->roles) hod |= r.shortname == "hod" && r.id == 9;
+  EXPECT_TRUE(hod);
+  EXPECT_EQ(cfg->roles.size(), 9u);
+  auto clash = Load(std::string(kIssueExample) + "\n[roles]\nhod = 3\n");
+  ASSERT_FALSE(clash);
+  EXPECT_THAT(clash.error().message, HasSubstr("id already belongs to role 'editingteacher'"));
+}
+
 TEST_F(ConfigTest, TokenCanComeFromEnvironment) {
   auto text = Replace(kIssueExample, "token_file = \"moodle.token\"", "token_env = \"MY_TOKEN\"");
   auto cfg = Load(text, [](const std::string& n) -> std::optional<std::string> {

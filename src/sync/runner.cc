@@ -21,12 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Moodle has no web-service function that lists roles; these are the
-// standard roles every Moodle site ships with.
-std::vector<model::Role> StandardRoles() {
-  return {{1, "manager"}, {2, "coursecreator"}, {3, "editingteacher"}, {4, "teacher"},
-          {5, "student"}, {6, "guest"},         {7, "user"},           {8, "frontpage"}};
-}
 
 const char* UserField(plan::LocalUserField f) {
   switch (f) {
@@ -234,7 +228,7 @@ class Runner {
     }
 
     model::MoodleSnapshot snap;
-    snap.roles = StandardRoles();
+    snap.roles = cfg_.roles;
     if (cfg_.courses.enabled) {
       auto cats = client_->GetCategories();
       if (!cats) return SetError(cats.error().message);
