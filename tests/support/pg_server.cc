@@ -1,5 +1,7 @@
 #include "support/pg_server.h"
 
+#include "support/process.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -29,88 +31,14 @@ namespace enrolsync::testsupport {
 namespace fs = std::filesystem;
 namespace {
 
-std::string RandomHex(int n) {
-  std::random_device rd;
-  std::mt19937_64 gen(rd() ^ static_cast<unsigned long long>(
-                                  std::chrono::steady_clock::now().time_since_epoch().count()));
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < n; ++i) out += hex[gen() % 16];
-  return out;
+
+
+
+Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log, const std::string& cwd,
+                       bool as_other_user, uid_t uid, gid_t gid) {
+  return testsupport::RunToCompletion(argv, SpawnOptions{log, cwd, "", SIGQUIT, as_other_user, uid, gid});
 }
 
-std::string ReadTail(const std::string& path, std::size_t max = 2000) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > max ? "..." + s.substr(s.size() - max) : s;
-}
-
-// fork + exec `argv` with stdout/stderr appended to `log`, working
-// directory `cwd`. With `as_other_user`, runs through setpriv as uid/gid.
-// Returns the pid; the child gets SIGQUIT when this thread dies.
-pid_t Spawn(const std::vector<std::string>& argv_in, const std::string& log,
-            const std::string& cwd, bool as_other_user, uid_t uid, gid_t gid) {
-  std::vector<std::string> argv;
-  if (as_other_user) {
-    argv = {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(gid),
-            "--init-groups", "--pdeathsig=SIGQUIT", "--"};
-  }
-  argv.insert(argv.end(), argv_in.begin(), argv_in.end());
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  // Child.
-  prctl(PR_SET_PDEATHSIG, SIGQUIT);
-  if (getppid() != parent) _exit(127);
-  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd >= 0) {
-    dup2(fd, 1);
-    dup2(fd, 2);
-    close(fd);
-  }
-  int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0) {
-    dup2(devnull, 0);
-    close(devnull);
-  }
-  if (chdir(cwd.c_str()) != 0) _exit(126);
-  execvp(cargv[0], cargv.data());
-  _exit(127);
-}
-
-Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log,
-                       const std::string& cwd, bool as_other_user, uid_t uid, gid_t gid) {
-  pid_t pid = Spawn(argv, log, cwd, as_other_user, uid, gid);
-  if (pid < 0) return Fail(ErrorCode::kIo, "fork failed: " + std::string(std::strerror(errno)));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Ok();
-  return Fail(ErrorCode::kInternal, argv[0] + " failed (status " + std::to_string(status) +
-                                        "); log " + log + ":\n" + ReadTail(log));
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 std::string FindBindir() {
   if (const char* env = std::getenv("ENROLSYNC_PG_BINDIR"); env && *env) return env;
@@ -306,7 +234,7 @@ Status PgServer::Launch() {
     port_ = FreePort();
     if (port_ == 0) return Fail(ErrorCode::kIo, "cannot find a free TCP port");
     pid_ = Spawn({Bin(bindir_, "postgres"), "-D", dir_ + "/data", "-p", std::to_string(port_)},
-                 log, dir_, as_other_user_, run_uid_, run_gid_);
+                 SpawnOptions{log, dir_, "", SIGQUIT, as_other_user_, run_uid_, run_gid_});
     if (pid_ < 0) return Fail(ErrorCode::kIo, "fork failed");
     std::string ping = "host=" + sockdir_ + " port=" + std::to_string(port_) +
                        " user=postgres dbname=postgres connect_timeout=2";

@@ -1,5 +1,7 @@
 #include "support/slapd_server.h"
 
+#include "support/process.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ldap.h>
@@ -67,83 +69,17 @@ objectclass ( 1.3.6.1.4.1.99999.42.2.1 NAME 'user'
         departmentNumber $ o ) )
 )";
 
-std::string RandomHex(int n) {
-  std::random_device rd;
-  std::mt19937_64 gen(rd() ^ static_cast<unsigned long long>(
-                                  std::chrono::steady_clock::now().time_since_epoch().count()));
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < n; ++i) out += hex[gen() % 16];
-  return out;
-}
 
-std::string ReadTail(const std::string& path, std::size_t max = 3000) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > max ? "..." + s.substr(s.size() - max) : s;
-}
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
-// fork + exec with stdin from `input_file` (or /dev/null) and stdout/stderr
-// appended to `log`. The child gets SIGTERM when this thread dies.
-pid_t Spawn(const std::vector<std::string>& argv_in, const std::string& log,
-            const std::string& input_file = "") {
-  std::vector<std::string> argv = argv_in;
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != parent) _exit(127);
-  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd >= 0) {
-    dup2(fd, 1);
-    dup2(fd, 2);
-    close(fd);
-  }
-  int in = open(input_file.empty() ? "/dev/null" : input_file.c_str(), O_RDONLY);
-  if (in >= 0) {
-    dup2(in, 0);
-    close(in);
-  }
-  execvp(cargv[0], cargv.data());
-  _exit(127);
-}
 
-Status Run(const std::vector<std::string>& argv, const std::string& log,
-           const std::string& input_file = "") {
+Status Run(const std::vector<std::string>& argv, const std::string& log, const std::string& input_file = "") {
   std::error_code ec;
   fs::remove(log, ec);
-  pid_t pid = Spawn(argv, log, input_file);
-  if (pid < 0) return Fail(ErrorCode::kIo, "fork failed: " + std::string(std::strerror(errno)));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Ok();
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  return Fail(ErrorCode::kInternal, cmd + " failed (status " + std::to_string(status) + "):\n" +
-                                        ReadTail(log));
+  SpawnOptions o;
+  o.log = log;
+  o.input_file = input_file;
+  return RunToCompletion(argv, o);
 }
 
 std::string Base64(const std::string& in) {
@@ -372,7 +308,9 @@ Status SlapdServer::Launch() {
     std::string listen = url() + "/";
     if (options_.tls) listen += " " + ldaps_url() + "/";
     // -d 0: stay in the foreground (no detach), no debug output.
-    pid_ = Spawn({kSlapd, "-h", listen, "-f", conf_, "-d", "0"}, log);
+    SpawnOptions so;
+    so.log = log;
+    pid_ = Spawn({kSlapd, "-h", listen, "-f", conf_, "-d", "0"}, so);
     if (pid_ < 0) return Fail(ErrorCode::kIo, "fork failed");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     bool ready = false;
