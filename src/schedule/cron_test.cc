@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "schedule/time_testing.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -15,42 +17,9 @@ namespace {
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
-// Sets TZ for one test and restores the previous value afterwards.
-class ScopedTz {
- public:
-  explicit ScopedTz(const char* tz) {
-    if (const char* old = std::getenv("TZ")) {
-      had_ = true;
-      old_ = old;
-    }
-    ::setenv("TZ", tz, 1);
-    ::tzset();
-  }
-  ~ScopedTz() {
-    if (had_) {
-      ::setenv("TZ", old_.c_str(), 1);
-    } else {
-      ::unsetenv("TZ");
-    }
-    ::tzset();
-  }
 
- private:
-  bool had_ = false;
-  std::string old_;
-};
-
-// "2026-03-29 01:00" or "2026-03-29 01:00:30", read as UTC.
-std::time_t Utc(const char* text) {
-  std::tm t{};
-  int sec = 0;
-  int n = std::sscanf(text, "%d-%d-%d %d:%d:%d", &t.tm_year, &t.tm_mon, &t.tm_mday, &t.tm_hour, &t.tm_min, &sec);
-  EXPECT_GE(n, 5) << text;
-  t.tm_year -= 1900;
-  t.tm_mon -= 1;
-  t.tm_sec = sec;
-  return ::timegm(&t);
-}
+using testing::ScopedTz;
+using testing::Utc;
 
 // Local wall-clock time with the zone abbreviation: "2026-03-29 02:00 BST".
 std::string Local(std::time_t t) {

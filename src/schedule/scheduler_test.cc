@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "schedule/time_testing.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,38 +20,9 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::IsEmpty;
 
-class ScopedTz {
- public:
-  explicit ScopedTz(const char* tz) {
-    if (const char* old = std::getenv("TZ")) {
-      had_ = true;
-      old_ = old;
-    }
-    ::setenv("TZ", tz, 1);
-    ::tzset();
-  }
-  ~ScopedTz() {
-    if (had_) {
-      ::setenv("TZ", old_.c_str(), 1);
-    } else {
-      ::unsetenv("TZ");
-    }
-    ::tzset();
-  }
 
- private:
-  bool had_ = false;
-  std::string old_;
-};
-
-std::time_t Utc(const char* text) {
-  std::tm t{};
-  int n = std::sscanf(text, "%d-%d-%d %d:%d", &t.tm_year, &t.tm_mon, &t.tm_mday, &t.tm_hour, &t.tm_min);
-  EXPECT_EQ(n, 5) << text;
-  t.tm_year -= 1900;
-  t.tm_mon -= 1;
-  return ::timegm(&t);
-}
+using testing::ScopedTz;
+using testing::Utc;
 
 std::string Local(std::time_t t) {
   std::tm lt{};
