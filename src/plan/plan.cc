@@ -179,7 +179,6 @@ class Planner {
         case LocalCourseField::kId: break;  // a new course has no id yet
       }
       plan_.items.push_back(std::move(item));
-      ++plan_.summary.courses_create;
     }
   }
 
@@ -337,18 +336,7 @@ class Planner {
     return item;
   }
 
-  void Add(PlanItem item) {
-    switch (item.action) {
-      case Action::kCreateCourse: ++plan_.summary.courses_create; break;
-      case Action::kEnrol: ++plan_.summary.enrol; break;
-      case Action::kUnsuspend: ++plan_.summary.unsuspend; break;
-      case Action::kRoleAssign: ++plan_.summary.role_assign; break;
-      case Action::kSuspend: ++plan_.summary.suspend; break;
-      case Action::kRoleUnassign: ++plan_.summary.role_unassign; break;
-      case Action::kUnenrol: ++plan_.summary.unenrol; break;
-    }
-    pending_.push_back(std::move(item));
-  }
+  void Add(PlanItem item) { pending_.push_back(std::move(item)); }
 
   // Removals go through here so a blocked run withholds them all.
   void AddRemoval(PlanItem item) {
@@ -528,6 +516,7 @@ class Planner {
              std::tie(ob, b.course_shortname, b.user_key, b.roleid);
     });
     for (auto& item : pending_) plan_.items.push_back(std::move(item));
+    plan_.summary = Summarize(plan_.items);
     std::sort(plan_.touched_courses.begin(), plan_.touched_courses.end());
 
     // Removal guard.
