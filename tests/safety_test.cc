@@ -291,6 +291,47 @@ TEST_F(SafetyTest, EnrolmentsEnrolsyncDidNotMakeAreNeverTouched) {
   EXPECT_TRUE(self_there);
 }
 
+TEST_F(SafetyTest, TakeOverExistingMovesASchoolOffEnrolDatabase) {
+  // Courses exist and enrol_database enrolled everyone (method "database").
+  std::string view = site_->Query("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleEnrolData'")[0][0];
+  auto feed = site_->EnrolFeed();
+  ASSERT_TRUE(site_->Exec("DROP VIEW VwMoodleEnrolData; CREATE VIEW VwMoodleEnrolData (txtSetCode, txtEmailAddress, "
+                          "intRoleID) AS SELECT 'x', 'y', 5 WHERE 0"));
+  ASSERT_EQ(site_->Sync().exit_code, 0);
+  ASSERT_TRUE(site_->Exec("DROP VIEW VwMoodleEnrolData; " + view));
+  int seeded = 0;
+  for (const auto& [set, email, role] : feed) {
+    model::MoodleId c = CourseId(set), u = UserId(email);
+    if (!c || !u) continue;
+    ASSERT_TRUE(site_->moodle().AddEnrolmentAs("database", c, u, role));
+    ++seeded;
+  }
+  ASSERT_GT(seeded, 1000);
+  // Without take_over_existing, their enrolments are someone else's.
+  auto r = site_->Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.apply.applied.enrol, 0);
+  // With it, enrolsync adds its own manual enrolment beside each one.
+  std::string cfg;
+  {
+    std::ifstream in(site_->config_path());
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cfg.replace(cfg.find("ignore_hidden_courses = false"), 29, "ignore_hidden_courses = false\ntake_over_existing = true");
+  std::ofstream(site_->config_path()) << cfg;
+  r = site_->Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_GT(r.apply.applied.enrol, 1000);
+  int manual = 0, database = 0;
+  for (const auto& e : site_->moodle().Enrolments()) {
+    manual += e.method == "manual" && e.status == 0;
+    database += e.method == "database";
+  }
+  EXPECT_EQ(manual, r.apply.applied.enrol);
+  EXPECT_EQ(database, seeded) << "the plugin's own enrolments are left for the admin to remove";
+  EXPECT_FALSE(site_->Sync().plan.HasChanges());
+}
+
 TEST_F(SafetyTest, DriftIsFoundAndCorrected) {
   InitialSync();
   auto before = site_->Moodle();

@@ -311,7 +311,8 @@ Status LoadCourses(const Section& s, const Section& defaults, CoursesConfig* c, 
 Status LoadEnrolments(const Section& s, EnrolmentsConfig* e, plan::Policy* policy) {
   if (!s.present()) return Fail(ErrorCode::kConfig, s.file() + ": [enrolments] section is required");
   TRY(s.CheckKeys({"table", "course_field", "user_field", "role_field", "local_course_field", "local_user_field",
-                   "local_role_field", "default_role", "unenrol_action", "ignore_hidden_courses"}));
+                   "local_role_field", "default_role", "unenrol_action", "ignore_hidden_courses",
+                   "take_over_existing"}));
   TRY_ASSIGN(e->table, s.RequiredString("table"));
   TRY_ASSIGN(e->course_field, s.RequiredString("course_field"));
   TRY_ASSIGN(e->user_field, s.RequiredString("user_field"));
@@ -348,6 +349,8 @@ Status LoadEnrolments(const Section& s, EnrolmentsConfig* e, plan::Policy* polic
   std::optional<bool> b;
   TRY_ASSIGN(b, s.Bool("ignore_hidden_courses"));
   policy->ignore_hidden_courses = b.value_or(false);
+  TRY_ASSIGN(b, s.Bool("take_over_existing"));
+  policy->take_over_existing = b.value_or(false);
   return Ok();
 }
 

@@ -428,8 +428,18 @@ class Planner {
       return;
     }
     const Participant& p = pit->second;
-    std::set<MoodleId> covered = p.roles;
     bool owns_enrolment = o && o->owns_enrolment;
+    if (!owns_enrolment && policy_.take_over_existing) {
+      // The enrol call adds a manual enrolment beside the existing one (or
+      // sets a teacher's manual one active): from now on it is ours.
+      Add(Item(Action::kEnrol, t, userid, w.course_key, w.user_key, w.roles.front(),
+               "taking over an existing enrolment (take_over_existing)"));
+      for (std::size_t i = 1; i < w.roles.size(); ++i)
+        if (!p.roles.count(w.roles[i]))
+          Add(Item(Action::kRoleAssign, t, userid, w.course_key, w.user_key, w.roles[i], "second role in the feed"));
+      return;
+    }
+    std::set<MoodleId> covered = p.roles;
     if (owns_enrolment && !p.active) {
       MoodleId role = w.roles.front();
       for (MoodleId r : w.roles)

@@ -469,6 +469,27 @@ TEST_F(PlanTest, ExistingForeignEnrolmentGetsOnlyTheMissingRole) {
   EXPECT_THAT(Lines(p), ElementsAre("~ role Course 7/En1: a@school.test +editingteacher"));
 }
 
+TEST_F(PlanTest, TakeOverExistingAddsOurOwnEnrolmentBesideAnotherMethods) {
+  policy.take_over_existing = true;
+  MoodleId c = AddCourse("7/En1");
+  MoodleId u = AddUser("a@school.test");
+  MoodleId t = AddUser("t@school.test");
+  Verified(c, {P(u, {5}), P(t, {3})});  // enrolled by enrol_database
+  Row("7/En1", "a@school.test");
+  Row("7/En1", "t@school.test", "3");
+  Row("7/En1", "t@school.test", "4");
+  Plan p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("+ enrol Course 7/En1: a@school.test as student",
+                                    "+ enrol Course 7/En1: t@school.test as editingteacher",
+                                    "~ role Course 7/En1: t@school.test +teacher"));
+  EXPECT_THAT(p.items[0].reason, HasSubstr("taking over"));
+  // Once ours, nothing more to do.
+  Own(c, u, {5});
+  Own(c, t, {3, 4});
+  Verified(c, {P(u, {5}), P(t, {3, 4})});
+  EXPECT_THAT(Build().items, IsEmpty());
+}
+
 TEST_F(PlanTest, ForeignEnrolmentLeavingKeepsEnrolmentButLosesOurRoleOnUnenrol) {
   policy.unenrol_action = UnenrolAction::kUnenrol;
   MoodleId c = AddCourse("7/En1");

@@ -33,6 +33,11 @@ struct Policy {
   std::string default_role = "student";  // shortname, used for empty role cells
   UnenrolAction unenrol_action = UnenrolAction::kSuspend;
   bool ignore_hidden_courses = false;
+  // Moving over from enrol_database (or any other method): when a row's user
+  // is already a participant through an enrolment enrolsync did not make,
+  // add enrolsync's own manual enrolment next to it and manage that one.
+  // Off: such users only get missing roles, and are never touched otherwise.
+  bool take_over_existing = false;
   // Whether courses enrolsync creates start visible ([courses.defaults]
   // visible): with ignore_hidden_courses a hidden new course gets no
   // enrolments, as in enrol_database.
