@@ -140,6 +140,15 @@ class Executor {
         Progress(1);
         continue;
       }
+      // A role change belongs with its enrolment change: when enrolling or
+      // suspending that user in that course failed, leave the roles as they
+      // are for the next run instead of half-applying.
+      if ((action == Action::kRoleAssign || action == Action::kRoleUnassign) &&
+          failed_.count({item.courseid, item.userid})) {
+        Failed(i, "skipped: the enrolment change for this user failed");
+        Progress(1);
+        continue;
+      }
       idx.push_back(i);
     }
     if (idx.empty()) return;
@@ -179,6 +188,7 @@ class Executor {
       const auto& item = plan_.items[idx[k]];
       if (!results[k]) {
         Failed(idx[k], results[k].error().message);
+        failed_.insert({item.courseid, item.userid});
         continue;
       }
       Record(item);
@@ -213,10 +223,6 @@ class Executor {
         ++result_.message_not_sent;
       }
     }
-    if (result_.message_not_sent)
-      Trace("warning: " + std::to_string(result_.message_not_sent) +
-            " change(s) were committed but Moodle could not send the course welcome message; switch the "
-            "manual enrolment plugin's welcome message off");
   }
 
   void Record(const PlanItem& item) {
@@ -287,6 +293,7 @@ class Executor {
   const ApplyContext& ctx_;
   ApplyResult result_;
   std::size_t done_ = 0, total_ = 0;
+  std::set<model::CourseUser> failed_;  // (course, user) whose change failed this run
 };
 
 }  // namespace

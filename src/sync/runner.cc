@@ -240,11 +240,10 @@ class Runner {
     auto users = LookupUsers(*desired, policy);
     if (!users) return SetError(users.error().message);
     snap.users = std::move(*users);
-    for (auto& u : pending_users) {
-      bool known = false;
-      for (const auto& x : snap.users) known |= x.username == u.username;
-      if (!known) snap.users.push_back(std::move(u));
-    }
+    std::set<std::string> known;
+    for (const auto& x : snap.users) known.insert(x.username);
+    for (auto& u : pending_users)
+      if (!known.count(u.username)) snap.users.push_back(std::move(u));
 
     // 3. Plan against what we believe, then read the courses that plan
     // touches (plus a rotating few, or all with --verify) and plan again.
