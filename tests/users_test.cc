@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "sandbox/sandbox.h"
 #include "support/pg_server.h"
+#include "school_site.h"
 #include "support/slapd_server.h"
 #include "sync/runner.h"
 #include "util/strings.h"
@@ -347,16 +348,9 @@ TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsSuspended) {
 }
 
 std::string RunCli(const std::string& args, int* exit_code = nullptr) {
-  std::string cmd = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync " + args + " 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = ::pclose(p);
-  if (exit_code) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  CliOutput o = RunEnrolsync(args);
+  if (exit_code) *exit_code = o.exit_code;
+  return o.out;
 }
 
 TEST_F(UsersTest, CheckBindsCountsEachContextAndShowsMappedFields) {
@@ -419,23 +413,12 @@ TEST_F(UsersTest, UsersFromAnMisTableFollowTheSameRules) {
 }
 
 TEST_F(UsersTest, NoOutputEverContainsTheBindPassword) {
-  std::string cmd = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync sync -v --config " +
-                    dir_.File("enrolsync.toml") + " 2>&1; " + ENROLSYNC_BINARY_DIR +
-                    "/src/cli/enrolsync plan --json --config " + dir_.File("enrolsync.toml") + " 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ::pclose(p);
+  const std::string cfg = "--config " + dir_.File("enrolsync.toml");
+  std::string out = RunCli("sync -v " + cfg) + RunCli("plan --json " + cfg);
   EXPECT_THAT(out, HasSubstr("Inserted user"));
   EXPECT_THAT(out, Not(HasSubstr(slapd_->reader_password())));
   std::ofstream(dir_.File("ldap.password")) << "wrong-" << slapd_->reader_password() << "\n";
-  out.clear();
-  p = ::popen(cmd.c_str(), "r");
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  ::pclose(p);
+  out = RunCli("sync -v " + cfg) + RunCli("plan --json " + cfg);
   EXPECT_THAT(out, HasSubstr("Invalid credentials"));
   EXPECT_THAT(out, Not(HasSubstr(slapd_->reader_password())));
 }
