@@ -4,6 +4,7 @@
 
 #include "sources/directory.h"
 #include "sources/source.h"
+#include "sources/username.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
@@ -37,7 +38,7 @@ Result<std::vector<model::Person>> ReadPeople(const config::Config& cfg, std::ma
   for (std::size_t i = 0; i < table->rows.size(); ++i) {
     const auto& r = table->rows[i];
     model::Person p;
-    p.username = ToLower(Trim(r[0].value_or("")));
+    p.username = sources::MoodleUsername(r[0].value_or(""));  // as the LDAP source does
     for (std::size_t k = 0; k < u.map.size(); ++k) p.fields[u.map[k].first] = r[k + 1].value_or("");
     if (!u.disabled_column.empty()) {
       std::string d = Trim(r.back().value_or(""));

@@ -18,6 +18,7 @@
 #include <optional>
 #include <vector>
 
+#include "sources/username.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
@@ -147,32 +148,6 @@ bool AnyLdapsUrl(const std::string& urls) {
     }
   }
   return false;
-}
-
-void AppendUtf8(std::string& out, unsigned cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else {  // every code point mapped below is < U+0800
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-unsigned LowerCodePoint(unsigned cp) {
-  if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) return cp + 0x20;  // À..Þ except ×
-  if (cp >= 0x100 && cp <= 0x137 && cp % 2 == 0 && cp != 0x130) return cp + 1;
-  if (cp >= 0x139 && cp <= 0x148 && cp % 2 == 1) return cp + 1;
-  if (cp >= 0x14A && cp <= 0x177 && cp % 2 == 0) return cp + 1;
-  if (cp == 0x178) return 0xFF;  // Ÿ
-  if (cp >= 0x179 && cp <= 0x17E && cp % 2 == 1) return cp + 1;
-  if (cp == 0x386) return 0x3AC;
-  if (cp >= 0x388 && cp <= 0x38A) return cp + 37;
-  if (cp == 0x38C) return 0x3CC;
-  if (cp == 0x38E || cp == 0x38F) return cp + 63;
-  if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) return cp + 0x20;  // Greek capitals
-  if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;                  // Ѐ..Џ
-  if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;                  // А..Я
-  return cp;
 }
 
 std::optional<long long> ParseSignedInt(const std::string& s) {
@@ -452,7 +427,7 @@ class DirectoryReader {
 
     auto name = FirstValue(e, s_.user_attribute);
     if (!name) return false;
-    std::string username = Trim(LowerUsername(*name));
+    std::string username = MoodleUsername(*name);
     if (username.empty()) return false;
 
     DirectoryUser user;
@@ -521,31 +496,7 @@ std::string FormatObjectGuid(std::string_view b) {
   return out;
 }
 
-std::string LowerUsername(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-      continue;
-    }
-    // Everything that changes is a two-byte sequence (U+0080..U+07FF).
-    if (c >= 0xC2 && c <= 0xDF && i + 1 < s.size() &&
-        (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) {
-      unsigned cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
-      if (cp == 0x130) {
-        out += "i\xCC\x87";  // İ -> i + combining dot above, as mb_strtolower
-      } else {
-        AppendUtf8(out, LowerCodePoint(cp));
-      }
-      ++i;
-      continue;
-    }
-    out += static_cast<char>(c);
-  }
-  return out;
-}
+std::string LowerUsername(std::string_view s) { return Utf8ToLower(s); }
 
 Result<DirectoryRead> ReadDirectoryWithHooks(const LdapSettings& settings, const ReadHooks& hooks) {
   RegisterSecret(settings.bind_password);

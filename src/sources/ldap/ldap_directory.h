@@ -25,9 +25,9 @@ Result<DirectoryRead> ReadDirectoryWithHooks(const LdapSettings& settings, const
 // case. Anything but 16 bytes gives "".
 std::string FormatObjectGuid(std::string_view bytes);
 
-// Lower-cases a username as Moodle does (core_text::strtolower): ASCII,
-// Latin-1 Supplement, Latin Extended-A, Greek and Cyrillic capitals; other
-// characters and invalid UTF-8 bytes are kept as they are.
+// Lower-cases a username as Moodle does (core_text::strtolower); the same
+// function as sources::Utf8ToLower (sources/username.h), which every user
+// source uses.
 std::string LowerUsername(std::string_view s);
 
 }  // namespace enrolsync::sources::ldap_internal
