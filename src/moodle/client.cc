@@ -374,10 +374,16 @@ Result<std::vector<model::Category>> Client::GetCategories() {
   auto r = impl_->CallJson(fn, {});
   if (!r) return Fail(r.error());
   if (!r->is_array()) return Fail(ErrorCode::kIo, fn + ": expected a list, got " + r->dump().substr(0, 200));
-  std::vector<model::Category> out;
+  std::vector<std::pair<MoodleId, model::Category>> sorted;
   for (const auto& c : *r) {
-    out.push_back(model::Category{wire::JId(c, "id"), wire::JStr(c, "name"), wire::JStr(c, "idnumber")});
+    // The name comes through format_string (HTML-escaped); idnumber is raw.
+    sorted.emplace_back(wire::JId(c, "sortorder"),
+                        model::Category{wire::JId(c, "id"), wire::JName(c, "name"), wire::JStr(c, "idnumber")});
   }
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<model::Category> out;
+  for (auto& [_, c] : sorted) out.push_back(std::move(c));
   return out;
 }
 
@@ -393,8 +399,10 @@ Result<std::vector<model::Course>> Client::GetAllCourses() {
     model::Course course;
     course.id = wire::JId(c, "id");
     if (course.id == 1 || wire::JStr(c, "format") == "site") continue;  // the front page
-    course.fullname = wire::JStr(c, "fullname");
-    course.shortname = wire::JStr(c, "shortname");
+    // Both names come through format_string ("Design &amp; Technology");
+    // idnumber is raw. Decoded so the planner compares the MIS's raw values.
+    course.fullname = wire::JName(c, "fullname");
+    course.shortname = wire::JName(c, "shortname");
     course.idnumber = wire::JStr(c, "idnumber");
     course.categoryid = wire::JId(c, "categoryid");
     course.visible = wire::JBool(c, "visible", true);
@@ -582,7 +590,12 @@ std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>
     }
     // Moodle answers in request order; match by shortname to be sure.
     std::map<std::string, MoodleId> by_shortname;
-    for (const auto& c : doc) by_shortname[wire::JStr(c, "shortname")] = wire::JId(c, "id");
+    // The answer echoes the raw shortname (no format_string); a decoded copy
+    // is kept too in case a site's answer is escaped.
+    for (const auto& c : doc) {
+      by_shortname[wire::JStr(c, "shortname")] = wire::JId(c, "id");
+      by_shortname.emplace(wire::JName(c, "shortname"), wire::JId(c, "id"));
+    }
     for (std::size_t pos = 0; pos < items.size(); ++pos) {
       auto it = by_shortname.find(courses[items[pos]].shortname);
       ids[pos] = it != by_shortname.end() && it->second > 0 ? it->second : -1;

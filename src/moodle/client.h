@@ -138,8 +138,11 @@ class Client {
   Result<std::string> Call(std::string_view function, const FormFields& params);
 
   Result<SiteInfo> GetSiteInfo();
+  // Every category the token may see, in Moodle's sortorder (the first is
+  // the one enrol_database falls back to). Names are HTML-decoded.
   Result<std::vector<model::Category>> GetCategories();
-  // Every course except the site front page (one call).
+  // Every course except the site front page (one call). fullname and
+  // shortname are HTML-decoded (Moodle sends them through format_string).
   Result<std::vector<model::Course>> GetAllCourses();
   // core_user_get_users_by_field; values are batched under max_input_vars.
   // Exact match, as Moodle does it (email is case-sensitive there).

@@ -12,6 +12,7 @@
 #include "moodle/client.h"
 #include "moodle/testing/fake_moodle.h"
 #include "moodle/testing/transcripts.h"
+#include "moodle/wire.h"
 #include "util/strings.h"
 
 namespace enrolsync::moodle {
@@ -547,6 +548,74 @@ TEST_F(ClientTest, GetParticipantsCombinesAllAndActive) {
   EXPECT_TRUE(saw_all);
   EXPECT_TRUE(saw_active);
   EXPECT_EQ(client.WriteCalls(), 0);
+}
+
+// ---- names Moodle sends through format_string ----
+
+TEST(DecodeHtmlTest, UndoesExactlyWhatMoodlesEscapingProduces) {
+  using wire::DecodeHtml;
+  EXPECT_EQ(DecodeHtml("Design &amp; Technology - 7/DT1"), "Design & Technology - 7/DT1");
+  EXPECT_EQ(DecodeHtml("a &lt;b&gt; &quot;c&quot; O&#039;Brien O&#39;Neil"), "a <b> \"c\" O'Brien O'Neil");
+  EXPECT_EQ(DecodeHtml("caf&#233; &#xE9;t&#XE9; &#x1F600;"), "caf\xC3\xA9 \xC3\xA9t\xC3\xA9 \xF0\x9F\x98\x80");
+  // One pass: an escaped entity decodes to the entity's text, not further.
+  EXPECT_EQ(DecodeHtml("&amp;lt; &amp;amp;"), "&lt; &amp;");
+  // Anything else is left verbatim.
+  EXPECT_EQ(DecodeHtml("R&D; &nbsp; & &; &#; &#x; &#0; &#xD800; &#99999999; &#12a; &amp"),
+            "R&D; &nbsp; & &; &#; &#x; &#0; &#xD800; &#99999999; &#12a; &amp");
+  EXPECT_EQ(DecodeHtml("no entities"), "no entities");
+  EXPECT_EQ(DecodeHtml(""), "");
+}
+
+TEST(DecodeHtmlTest, RoundTripsFormatStringAndSOfPlainNames) {
+  for (std::string raw : {"Design & Technology - 7/DT1", "O'Brien's \"set\"", "Maths < 7 > 6", "R&D",
+                          "Ch\xC3\xA2teau & Cr\xC3\xA8me", "A&B&C", "x & y; z", "100% & _under_"}) {
+    EXPECT_EQ(wire::DecodeHtml(testing::FormatString(raw)), raw) << raw << " -> " << testing::FormatString(raw);
+    EXPECT_EQ(wire::DecodeHtml(testing::S(raw)), raw) << raw << " -> " << testing::S(raw);
+  }
+  // The fake escapes as Moodle does.
+  EXPECT_EQ(testing::FormatString("Design & Technology"), "Design &amp; Technology");
+  EXPECT_EQ(testing::FormatString("O'Brien <b>bold</b> a < b"), "O'Brien bold a &lt; b");
+  EXPECT_EQ(testing::FormatString("already &amp; kept &#039;"), "already &amp; kept &#039;");
+  EXPECT_EQ(testing::S("O'Brien & \"x\" &#039;"), "O&#039;Brien &amp; &quot;x&quot; &#039;");
+}
+
+TEST_F(ClientTest, CourseAndCategoryNamesAreDecoded) {
+  const std::string shortname = "Design & Technology - 7/DT1";
+  const std::string fullname = "Design & Technology <Year 7> \"O'Brien\"";
+  const std::string category = "Art & Design";
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    nlohmann::json doc;
+    if (r.function == "core_course_get_courses_by_field") {
+      doc = {{"courses",
+              {{{"id", 7},
+                {"fullname", testing::FormatString(fullname)},
+                {"shortname", testing::FormatString(shortname)},
+                {"displayname", testing::FormatString(fullname)},
+                {"idnumber", "7/DT1&co"},  // raw, as Moodle sends it
+                {"categoryid", 3},
+                {"categoryname", testing::FormatString(category)},
+                {"format", "topics"},
+                {"visible", 1}}}}};
+    } else {
+      doc = nlohmann::json::array({{{"id", 3}, {"name", testing::FormatString(category)}, {"idnumber", "A&D"},
+                                    {"sortorder", 20000}},
+                                   {{"id", 1}, {"name", "Miscellaneous"}, {"idnumber", ""}, {"sortorder", 10000}}});
+    }
+    return Reply{200, doc.dump()};
+  });
+  Client client(Options(server));
+  auto courses = client.GetAllCourses();
+  ASSERT_TRUE(courses) << courses.error().message;
+  ASSERT_EQ(courses->size(), 1u);
+  EXPECT_EQ((*courses)[0].shortname, shortname);
+  EXPECT_EQ((*courses)[0].fullname, "Design & Technology  \"O'Brien\"");  // format_string strips tags
+  EXPECT_EQ((*courses)[0].idnumber, "7/DT1&co");
+  auto cats = client.GetCategories();
+  ASSERT_TRUE(cats) << cats.error().message;
+  ASSERT_EQ(cats->size(), 2u);
+  EXPECT_EQ((*cats)[0].id, 1);  // Moodle's sortorder: the first is enrol_database's fallback
+  EXPECT_EQ((*cats)[1].name, category);
+  EXPECT_EQ((*cats)[1].idnumber, "A&D");
 }
 
 }  // namespace

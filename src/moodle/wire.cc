@@ -118,6 +118,90 @@ Result<json> ParseResponse(std::string_view function, std::string_view body) {
   return doc;
 }
 
+namespace {
+
+void AppendUtf8(std::string& out, unsigned long cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// A numeric entity body ("#39", "#x26"): its code point, or -1.
+long NumericEntity(std::string_view body) {
+  if (body.size() < 2 || body[0] != '#') return -1;
+  bool hex = body[1] == 'x' || body[1] == 'X';
+  std::string_view digits = body.substr(hex ? 2 : 1);
+  if (digits.empty() || digits.size() > 7) return -1;
+  long v = 0;
+  for (char c : digits) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (hex && c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (hex && c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return -1;
+    }
+    v = v * (hex ? 16 : 10) + d;
+  }
+  // Not a character: NUL, UTF-16 surrogates, beyond Unicode.
+  if (v == 0 || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF) return -1;
+  return v;
+}
+
+}  // namespace
+
+std::string DecodeHtml(std::string_view text) {
+  if (text.find('&') == std::string_view::npos) return std::string(text);
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] != '&') {
+      out += text[i++];
+      continue;
+    }
+    const std::size_t semi = text.find(';', i + 1);
+    // The longest entity decoded is "&#x10FFFF;" / "&#1114111;" (10 chars).
+    if (semi == std::string_view::npos || semi - i > 10) {
+      out += text[i++];
+      continue;
+    }
+    const std::string_view body = text.substr(i + 1, semi - i - 1);
+    if (body == "amp") {
+      out += '&';
+    } else if (body == "lt") {
+      out += '<';
+    } else if (body == "gt") {
+      out += '>';
+    } else if (body == "quot") {
+      out += '"';
+    } else if (long cp = NumericEntity(body); cp > 0) {
+      AppendUtf8(out, static_cast<unsigned long>(cp));
+    } else {
+      out += text[i++];  // not ours: keep the '&' and go on after it
+      continue;
+    }
+    i = semi + 1;
+  }
+  return out;
+}
+
+std::string JName(const json& obj, const char* key) { return DecodeHtml(JStr(obj, key)); }
+
 model::MoodleId JId(const json& obj, const char* key) {
   if (!obj.is_object()) return 0;
   auto it = obj.find(key);

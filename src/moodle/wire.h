@@ -36,6 +36,18 @@ Result<nlohmann::json> ParseResponse(std::string_view function, std::string_view
 // readable line: strips the "error/" prefix and HTML tags, collapses spaces.
 std::string CleanText(std::string_view text);
 
+// Undoes the HTML escaping Moodle applies to names it returns (format_string
+// on course fullname/shortname and category names, s() elsewhere): decodes
+// exactly &amp; &lt; &gt; &quot; &#039; (and &#39;) and numeric entities
+// (&#NNN; &#xHH;, as UTF-8), in one pass, so "&amp;lt;" becomes "&lt;".
+// Any other '&' sequence (a named entity such as &nbsp;, a bare '&') is kept
+// verbatim. Not invertible for values whose raw form already contained an
+// entity or HTML tags (format_string strips tags): those cannot round-trip.
+std::string DecodeHtml(std::string_view text);
+
+// JStr() of a name Moodle escaped, decoded with DecodeHtml().
+std::string JName(const nlohmann::json& obj, const char* key);
+
 // Lenient accessors: Moodle sends ids as numbers (and sometimes as strings),
 // booleans as true/false or 0/1, and omits empty optional fields.
 model::MoodleId JId(const nlohmann::json& obj, const char* key);

@@ -1,5 +1,6 @@
 #include "moodle/testing/fake_moodle.h"
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -28,6 +29,77 @@ std::string FieldValue(const FormFields& fields, const std::string& key) {
     if (k == key) return v;
   }
   return {};
+}
+
+namespace {
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+}  // namespace
+
+std::string FormatString(const std::string& raw) {
+  // replace_ampersands_not_followed_by_entity(): /&(?![a-zA-Z0-9#]{1,8};)/.
+  std::string amp;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '&') {
+      amp += raw[i];
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < raw.size() && j - i <= 8 && (IsAlnum(raw[j]) || raw[j] == '#')) ++j;
+    bool entity = j > i + 1 && j - i - 1 <= 8 && j < raw.size() && raw[j] == ';';
+    amp += entity ? "&" : "&amp;";
+  }
+  // strip_tags(): '<' followed by a letter, '/', '!' or '?' opens a tag up to '>'.
+  std::string stripped;
+  for (std::size_t i = 0; i < amp.size(); ++i) {
+    char n = i + 1 < amp.size() ? amp[i + 1] : '\0';
+    if (amp[i] == '<' && (std::isalpha(static_cast<unsigned char>(n)) || n == '/' || n == '!' || n == '?')) {
+      std::size_t close = amp.find('>', i);
+      if (close == std::string::npos) break;  // an unclosed tag eats the rest
+      i = close;
+      continue;
+    }
+    stripped += amp[i];
+  }
+  std::string out;
+  for (char c : stripped) {
+    if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string S(const std::string& raw) {
+  std::string out;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    switch (c) {
+      case '&': {
+        // s() turns "&amp;#123;" back into "&#123;": numeric entities survive.
+        std::size_t j = i + 1;
+        bool numeric = j < raw.size() && raw[j] == '#';
+        if (numeric) {
+          std::size_t k = j + 1;
+          if (k < raw.size() && (raw[k] == 'x' || raw[k] == 'X')) ++k;
+          std::size_t d = k;
+          while (k < raw.size() && IsAlnum(raw[k])) ++k;
+          numeric = k > d && k < raw.size() && raw[k] == ';';
+        }
+        out += numeric ? "&" : "&amp;";
+        break;
+      }
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#039;"; break;
+      default: out += c;
+    }
+  }
+  return out;
 }
 
 std::optional<nlohmann::json> LoadTranscript(const std::string& name) {

@@ -30,6 +30,15 @@ FormFields DecodeForm(const std::string& body);
 // The value of the first field named `key`, or "".
 std::string FieldValue(const FormFields& fields, const std::string& key);
 
+// Moodle's escaping of names it returns, so a fake answers like real Moodle.
+// FormatString: format_string() with the site defaults (filters off,
+// formatstringstriptags on): '&' not followed by an entity-like "xxx;"
+// becomes "&amp;", tags are stripped, then '<' and '>' become "&lt;"/"&gt;";
+// quotes are left alone. S: s(), htmlspecialchars(ENT_QUOTES|ENT_HTML401)
+// with already-numeric entities kept ("&#039;" for ').
+std::string FormatString(const std::string& raw);
+std::string S(const std::string& raw);
+
 // Loads transcripts/<name>.json (name without .json); nullopt if missing.
 std::optional<nlohmann::json> LoadTranscript(const std::string& name);
 
