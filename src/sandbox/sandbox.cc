@@ -9,6 +9,7 @@
 
 #include "sandbox/form.h"
 #include "sandbox/params.h"
+#include "sandbox/probe_state.h"
 #include "sandbox/site_store.h"
 #include "sandbox/ws_error.h"
 #include "sandbox/ws_functions.h"
@@ -432,6 +433,7 @@ Status Sandbox::DeleteCourse(MoodleId courseid) {
     db.Run("DELETE FROM groups_members WHERE groupid IN (SELECT id FROM course_groups WHERE courseid = ?)", courseid);
     db.Run("DELETE FROM course_groups WHERE courseid = ?", courseid);
     db.Run("DELETE FROM course_sections WHERE course = ?", courseid);
+    db.Run("DELETE FROM forum WHERE course = ?", courseid);
     db.Run("DELETE FROM course_format_options WHERE courseid = ?", courseid);
     db.Run("DELETE FROM context WHERE id = ?", ctx);
     db.Run("DELETE FROM course WHERE id = ?", courseid);
@@ -488,6 +490,37 @@ Status Sandbox::SetInstanceStatus(MoodleId courseid, std::string method, int sta
                                             " instance");
     }
     s.SyncMetaChild(courseid);
+    return Ok();
+  });
+}
+
+Status Sandbox::SeedProbeState(const std::string& state_json) {
+  Json state = Json::parse(state_json, nullptr, false);
+  if (state.is_discarded() || !state.is_object()) {
+    return Fail(ErrorCode::kInvalidArgument, "sandbox: probe state is not a JSON object");
+  }
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  SiteStore& s = *impl_->store;
+  return Guarded(s, [&]() -> Status {
+    sandbox::SeedProbeState(s, state);
+    return Ok();
+  });
+}
+
+Result<std::string> Sandbox::ProbeState() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  try {
+    return DumpProbeState(*impl_->store).dump();
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kInternal, std::string("sandbox: ") + e.what());
+  }
+}
+
+Status Sandbox::RunMetaSyncTask() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  SiteStore& s = *impl_->store;
+  return Guarded(s, [&]() -> Status {
+    for (const Row& r : s.db().All("SELECT id FROM enrol WHERE enrol = 'meta' ORDER BY id")) s.SyncMetaInstance(r[0].i);
     return Ok();
   });
 }

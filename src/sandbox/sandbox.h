@@ -103,6 +103,16 @@ class Sandbox {
   // Switches the manual instance's "Send course welcome message" on or off.
   Status SetWelcomeMessage(MoodleId courseid, bool enabled);
 
+  // --- probe replay (shared/moodle/probes) ---
+  // Inserts a recorded state (JSON: table -> rows, the probes' format, see
+  // probe_state.h) keeping the recorded ids. kInvalidArgument for bad JSON.
+  Status SeedProbeState(const std::string& state_json);
+  // The whole site in the probes' table format, as JSON text.
+  Result<std::string> ProbeState();
+  // enrol_meta's scheduled "Meta enrolment sync task": re-derives every meta
+  // instance from its child course.
+  Status RunMetaSyncTask();
+
   // --- fault injection ---
   struct Fault {
     std::string function;  // wsfunction it applies to

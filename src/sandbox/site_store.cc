@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS course(id INTEGER PRIMARY KEY AUTOINCREMENT, category
   theme TEXT NOT NULL DEFAULT '', timecreated INTEGER NOT NULL DEFAULT 0, timemodified INTEGER NOT NULL DEFAULT 0,
   requested INTEGER NOT NULL DEFAULT 0, enablecompletion INTEGER NOT NULL DEFAULT 1,
   completionnotify INTEGER NOT NULL DEFAULT 0, cacherev INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS forum(id INTEGER PRIMARY KEY AUTOINCREMENT, course INTEGER NOT NULL,
+  type TEXT NOT NULL, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS course_sections(id INTEGER PRIMARY KEY AUTOINCREMENT, course INTEGER NOT NULL,
   section INTEGER NOT NULL, name TEXT, UNIQUE(course, section));
 CREATE TABLE IF NOT EXISTS course_format_options(id INTEGER PRIMARY KEY AUTOINCREMENT, courseid INTEGER NOT NULL,
@@ -270,6 +272,8 @@ MoodleId SiteStore::CreateCourse(const NewCourse& c) {
     db_.Run("INSERT INTO course_format_options(courseid, format, name, value) VALUES (?, ?, 'coursedisplay', ?)",
             id, c.format, std::to_string(c.coursedisplay));
   }
+  // The "Announcements" news forum every new course gets.
+  db_.Run("INSERT INTO forum(course, type, name) VALUES (?, 'news', 'Announcements')", id);
   // Default instances: manual (enabled, student, welcome message on), guest
   // and self (both disabled).
   AddInstance(id, "manual", 0, kStudentRole, manual_welcome_default_ ? 1LL : 0LL, std::nullopt);
@@ -423,16 +427,22 @@ void SiteStore::SyncMetaInstance(MoodleId instanceid) {
   long long now = Now();
   // Every user enrolled in the child other than through meta: status 0 when
   // one of their enrolments there is active.
-  std::map<MoodleId, int> wanted;
+  // The parent enrolment spans the child ones: earliest timestart, latest
+  // timeend (0 = open-ended wins), as enrol_meta's sync does.
+  struct Want { int status; long long timestart, timeend; };
+  std::map<MoodleId, Want> wanted;
   for (const Row& r : db_.All(
-           "SELECT ue.userid, MIN(CASE WHEN ue.status = 0 AND e.status = 0 THEN 0 ELSE 1 END) "
+           "SELECT ue.userid, MIN(CASE WHEN ue.status = 0 AND e.status = 0 THEN 0 ELSE 1 END), MIN(ue.timestart), "
+           "CASE WHEN MIN(ue.timeend) = 0 THEN 0 ELSE MAX(ue.timeend) END "
            "FROM user_enrolments ue JOIN enrol e ON e.id = ue.enrolid JOIN users u ON u.id = ue.userid "
            "WHERE e.courseid = ? AND e.enrol <> 'meta' AND u.deleted = 0 GROUP BY ue.userid", child)) {
-    wanted[r[0].i] = static_cast<int>(r[1].i);
+    wanted[r[0].i] = {static_cast<int>(r[1].i), r[2].i, r[3].i};
   }
-  std::map<MoodleId, std::pair<MoodleId, int>> have;  // userid -> (ue id, status)
-  for (const Row& r : db_.All("SELECT userid, id, status FROM user_enrolments WHERE enrolid = ?", instanceid)) {
-    have[r[0].i] = {r[1].i, static_cast<int>(r[2].i)};
+  struct Have { MoodleId id; int status; long long timestart, timeend; };
+  std::map<MoodleId, Have> have;
+  for (const Row& r : db_.All("SELECT userid, id, status, timestart, timeend FROM user_enrolments WHERE enrolid = ?",
+                              instanceid)) {
+    have[r[0].i] = {r[1].i, static_cast<int>(r[2].i), r[3].i, r[4].i};
   }
   auto sync_roles = [&](MoodleId userid, bool active) {
     std::set<MoodleId> want;
@@ -460,15 +470,17 @@ void SiteStore::SyncMetaInstance(MoodleId instanceid) {
       }
     }
   };
-  for (const auto& [userid, status] : wanted) {
+  for (const auto& [userid, want] : wanted) {
     auto it = have.find(userid);
     if (it == have.end()) {
-      db_.Run("INSERT INTO user_enrolments(status, enrolid, userid, timecreated, timemodified) VALUES (?, ?, ?, ?, ?)",
-              status, instanceid, userid, now, now);
-    } else if (it->second.second != status) {
-      db_.Run("UPDATE user_enrolments SET status = ?, timemodified = ? WHERE id = ?", status, now, it->second.first);
+      db_.Run("INSERT INTO user_enrolments(status, enrolid, userid, timestart, timeend, timecreated, timemodified) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?)", want.status, instanceid, userid, want.timestart, want.timeend, now, now);
+    } else if (it->second.status != want.status || it->second.timestart != want.timestart ||
+               it->second.timeend != want.timeend) {
+      db_.Run("UPDATE user_enrolments SET status = ?, timestart = ?, timeend = ?, timemodified = ? WHERE id = ?",
+              want.status, want.timestart, want.timeend, now, it->second.id);
     }
-    sync_roles(userid, status == 0);
+    sync_roles(userid, want.status == 0);
     if (groupid != 0) {
       db_.Run("INSERT OR IGNORE INTO groups_members(groupid, userid, component, itemid, timeadded) "
               "VALUES (?, ?, 'enrol_meta', ?, ?)", groupid, userid, instanceid, now);
@@ -477,8 +489,8 @@ void SiteStore::SyncMetaInstance(MoodleId instanceid) {
   // Gone from the child: suspended in the parent, roles removed, group kept.
   for (const auto& [userid, ue] : have) {
     if (wanted.count(userid)) continue;
-    if (ue.second != 1) {
-      db_.Run("UPDATE user_enrolments SET status = 1, timemodified = ? WHERE id = ?", now, ue.first);
+    if (ue.status != 1) {
+      db_.Run("UPDATE user_enrolments SET status = 1, timemodified = ? WHERE id = ?", now, ue.id);
     }
     sync_roles(userid, false);
   }

@@ -16,6 +16,64 @@ long long IntOr(const Json& j, const char* key, long long def) {
 }
 bool Has(const Json& j, const char* key) { return j.find(key) != j.end(); }
 
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+// PHP's strip_tags, for the cases names meet: a '<' that starts a tag drops
+// everything to the matching '>' (quoted '>' inside attributes included), or
+// to the end when it is never closed; a '<' followed by whitespace is text.
+std::string StripTags(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '<' || i + 1 >= s.size() || IsSpace(s[i + 1])) {
+      out += s[i];
+      continue;
+    }
+    char quote = 0;
+    std::size_t j = i + 1;
+    for (; j < s.size(); ++j) {
+      if (quote) {
+        if (s[j] == quote) quote = 0;
+      } else if (s[j] == '"' || s[j] == '\'') {
+        quote = s[j];
+      } else if (s[j] == '>') {
+        break;
+      }
+    }
+    i = j;  // past the '>' (or the end)
+  }
+  return out;
+}
+
+bool StartsEntity(const std::string& s, std::size_t amp) {
+  std::size_t n = 0;
+  for (std::size_t i = amp + 1; i < s.size() && n <= 8; ++i, ++n) {
+    char c = s[i];
+    if (c == ';') return n >= 1;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '#';
+    if (!ok) return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string FormatString(const std::string& raw) {
+  std::string amp;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '&' && !StartsEntity(raw, i)) amp += "&amp;";
+    else amp += raw[i];
+  }
+  std::string out;
+  for (char c : StripTags(amp)) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else out += c;
+  }
+  return out;
+}
+
 std::string ImageUrl(const CallEnv& env, bool small) {
   return env.siteurl + "/theme/image.php/boost/core/1/u/" + (small ? "f2" : "f1");
 }

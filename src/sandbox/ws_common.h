@@ -21,6 +21,12 @@ std::string Str(const Json& j, const char* key, const std::string& def = "");
 long long IntOr(const Json& j, const char* key, long long def);
 bool Has(const Json& j, const char* key);
 
+// Moodle 5.1's format_string() as web services call it (escape on, filters
+// off, the default "strip all tags" on): strip_tags, then '<' and '>' become
+// &lt; &gt;, and every '&' not already starting an entity ("&amp;", "&#039;",
+// any &[A-Za-z0-9#]{1,8};) becomes &amp;. Quotes are left alone.
+std::string FormatString(const std::string& s);
+
 std::string ImageUrl(const CallEnv& env, bool small);
 
 // The users columns UserDetails() reads, in its order.

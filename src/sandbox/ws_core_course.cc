@@ -16,7 +16,7 @@ namespace {
 Json CategoryJson(SiteStore& s, const Row& r) {
   Json c = Json::object();
   c["id"] = r[0].i;
-  c["name"] = r[1].s;
+  c["name"] = FormatString(r[1].s);
   c["idnumber"] = r[2].s;
   c["description"] = r[3].s;
   c["descriptionformat"] = r[4].i;
@@ -87,7 +87,7 @@ Json CreateCategories(SiteStore& s, const Json& p, const CallEnv&) {
   for (const Json& c : p["categories"]) {
     MoodleId id = s.CreateCategory(Str(c, "name"), IntOr(c, "parent", 0), Str(c, "idnumber"),
                                    Str(c, "description"), static_cast<int>(IntOr(c, "descriptionformat", 1)));
-    out.push_back({{"id", id}, {"name", Str(c, "name")}});
+    out.push_back({{"id", id}, {"name", FormatString(Str(c, "name"))}});
   }
   return out;
 }
@@ -105,14 +105,15 @@ Json CourseJson(SiteStore& s, const Row& r, const CallEnv& env) {
   MoodleId id = r[0].i;
   Json c = Json::object();
   c["id"] = id;
-  c["fullname"] = r[3].s;
-  c["displayname"] = r[3].s;
-  c["shortname"] = r[4].s;
+  // core_course_external::get_courses_by_field passes names through format_string.
+  c["fullname"] = FormatString(r[3].s);
+  c["displayname"] = FormatString(r[3].s);
+  c["shortname"] = FormatString(r[4].s);
   c["courseimage"] = env.siteurl + "/pluginfile.php/1/course/generated/course.svg";
   c["categoryid"] = r[1].i;
   std::string catname;
   if (auto cat = s.db().One("SELECT name FROM course_categories WHERE id = ?", r[1].i)) catname = (*cat)[0].s;
-  c["categoryname"] = catname;
+  c["categoryname"] = FormatString(catname);
   c["sortorder"] = r[2].i;
   c["summary"] = r[6].s;
   c["summaryformat"] = r[7].i;

@@ -140,12 +140,30 @@ Json GetEnrolledUsers(SiteStore& s, const Json& p, const CallEnv& env) {
     if (show("profileimageurlsmall")) u["profileimageurlsmall"] = ImageUrl(env, true);
     if (show("profileimageurl")) u["profileimageurl"] = ImageUrl(env, false);
     if (show("roles")) u["roles"] = RolesJson(s, ctx, r[0].i);
+    if (show("enrolledcourses")) {
+      // enrol_get_users_courses($userid, onlyactive): the user's active
+      // enrolments, in courses that are visible or that they may see hidden
+      // (a manager/editingteacher/teacher role there); visible first, then
+      // by sortorder. Names through format_string.
+      Json courses = Json::array();
+      for (const Row& c : s.db().All(
+               "SELECT DISTINCT c.id, c.fullname, c.shortname, c.visible, c.sortorder FROM user_enrolments ue "
+               "JOIN enrol e ON e.id = ue.enrolid JOIN course c ON c.id = e.courseid WHERE ue.userid = ? AND " +
+                   std::string(active_cond) +
+                   " AND (c.visible = 1 OR EXISTS (SELECT 1 FROM role_assignments ra JOIN context x ON "
+                   "x.id = ra.contextid AND x.contextlevel = 50 AND x.instanceid = c.id WHERE ra.userid = ue.userid "
+                   "AND ra.roleid IN (1, 3, 4))) ORDER BY c.visible DESC, c.sortorder ASC",
+               r[0].i, now, now)) {
+        courses.push_back({{"id", c[0].i}, {"fullname", FormatString(c[1].s)}, {"shortname", FormatString(c[2].s)}});
+      }
+      if (!courses.empty()) u["enrolledcourses"] = courses;
+    }
     if (show("groups")) {
       Json groups = Json::array();
       for (const Row& g : s.db().All("SELECT g.id, g.name, g.description, g.descriptionformat FROM groups_members gm "
                                      "JOIN course_groups g ON g.id = gm.groupid WHERE g.courseid = ? AND gm.userid = ? "
                                      "ORDER BY g.id", courseid, r[0].i)) {
-        groups.push_back({{"id", g[0].i}, {"name", g[1].s}, {"description", g[2].s}, {"descriptionformat", g[3].i}});
+        groups.push_back({{"id", g[0].i}, {"name", FormatString(g[1].s)}, {"description", g[2].s}, {"descriptionformat", g[3].i}});
       }
       if (!groups.empty()) u["groups"] = groups;
     }

@@ -122,7 +122,10 @@ Json CreateUsers(SiteStore& s, const Json& p, const CallEnv&) {
     MoodleId id = s.CreateUser(nu);
     SavePreferences(s, id, u);
     if (createpassword) {
-      s.db().Run("INSERT OR REPLACE INTO user_preferences(userid, name, value) VALUES (?, 'create_password', '1')", id);
+      // Moodle mails the generated password at once (the create_password
+      // preference is set and cleared) and forces a change at first login.
+      s.db().Run("INSERT OR REPLACE INTO user_preferences(userid, name, value) "
+                 "VALUES (?, 'auth_forcepasswordchange', '1')", id);
     }
     out.push_back({{"id", id}, {"username", username}});
   }

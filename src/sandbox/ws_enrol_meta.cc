@@ -23,7 +23,7 @@ Json MetaAddInstances(SiteStore& s, const Json& p, const CallEnv&) {
     MoodleId child = ResolveCourse(s, raw);
     bool status = false;
     if (!s.db().One("SELECT 1 FROM enrol WHERE enrol = 'meta' AND courseid = ? AND customint1 = ?", parent, child)) {
-      std::optional<long long> group;
+      std::optional<long long> group = 0;  // customint2: 0 = no group
       if (Has(i, "creategroup") && i["creategroup"].get<bool>()) {
         std::string fullname = s.db().One("SELECT fullname FROM course WHERE id = ?", child)->at(0).s;
         s.db().Run("INSERT INTO course_groups(courseid, name, timecreated) VALUES (?, ?, ?)", parent,
