@@ -1017,3 +1017,40 @@ TEST(SandboxStart, EmptyStateDirIsRejected) {
 
 }  // namespace
 }  // namespace enrolsync::sandbox
+
+namespace enrolsync::sandbox {
+namespace {
+
+// Moodle 5.1 returns course, category and group names through format_string
+// (lib/classes/formatting.php): strip_tags, '<' '>' escaped, '&' escaped
+// unless it already starts an entity, quotes untouched. The stored value and
+// the create answer stay raw.
+TEST_F(SandboxTest, CourseAndCategoryNamesComeBackAsFormatStringEscapesThem) {
+  json cat = Call("core_course_create_categories", {{"categories[0][name]", "Art & Design > Year 7"}});
+  ASSERT_TRUE(cat.is_array()) << cat.dump();
+  EXPECT_EQ(cat[0]["name"], "Art &amp; Design &gt; Year 7");
+  std::string catid = std::to_string(cat[0]["id"].get<long long>());
+  json created = Call("core_course_create_courses", {{"courses[0][fullname]", "Design & Technology - 7/DT1"},
+                                                     {"courses[0][shortname]", "O'Neil's \"R&amp;D\" a < b"},
+                                                     {"courses[0][categoryid]", catid}});
+  ASSERT_TRUE(created.is_array()) << created.dump();
+  EXPECT_EQ(created[0]["shortname"], "O'Neil's \"R&amp;D\" a < b");
+  json got = Call("core_course_get_courses_by_field",
+                  {{"field", "id"}, {"value", std::to_string(created[0]["id"].get<long long>())}});
+  ASSERT_EQ(got["courses"].size(), 1u) << got.dump();
+  const json& c = got["courses"][0];
+  EXPECT_EQ(c["fullname"], "Design &amp; Technology - 7/DT1");
+  EXPECT_EQ(c["displayname"], "Design &amp; Technology - 7/DT1");
+  EXPECT_EQ(c["shortname"], "O'Neil's \"R&amp;D\" a &lt; b");
+  EXPECT_EQ(c["categoryname"], "Art &amp; Design &gt; Year 7");
+  json cats = Call("core_course_get_categories", {{"criteria[0][key]", "id"}, {"criteria[0][value]", catid}});
+  ASSERT_EQ(cats.size(), 1u) << cats.dump();
+  EXPECT_EQ(cats[0]["name"], "Art &amp; Design &gt; Year 7");
+  // Looking a course up by its raw shortname still works: the stored value is raw.
+  json by_short = Call("core_course_get_courses_by_field",
+                       {{"field", "shortname"}, {"value", "O'Neil's \"R&amp;D\" a < b"}});
+  EXPECT_EQ(by_short["courses"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace enrolsync::sandbox
