@@ -15,6 +15,9 @@ PKGS=(
   libldap2-dev slapd ldap-utils openssl ca-certificates curl
   logrotate
   dpkg-dev
+  xz-utils
+  php8.2-cli php8.2-pgsql php8.2-xml php8.2-mbstring php8.2-curl php8.2-zip php8.2-gd php8.2-intl
+  php8.2-soap php8.2-opcache
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -36,7 +36,7 @@ namespace {
 
 Status RunToCompletion(const std::vector<std::string>& argv, const std::string& log, const std::string& cwd,
                        bool as_other_user, uid_t uid, gid_t gid) {
-  return testsupport::RunToCompletion(argv, SpawnOptions{log, cwd, "", SIGQUIT, as_other_user, uid, gid});
+  return testsupport::RunToCompletion(argv, SpawnOptions{log, cwd, "", SIGQUIT, as_other_user, uid, gid, {}});
 }
 
 
@@ -150,17 +150,14 @@ Status ExecSqlite(const std::string& path, const std::string& sql) {
 
 // ---------------------------------------------------------------------------
 
-Result<std::unique_ptr<PgServer>> PgServer::Start() {
+Result<std::unique_ptr<PgServer>> PgServer::Start(const std::string& locale) {
   std::unique_ptr<PgServer> server(new PgServer());
-  if (auto ok = server->Init(); !ok) return Fail(ok.error());
+  if (auto ok = server->Init(locale); !ok) return Fail(ok.error());
   return server;
 }
 
-Status PgServer::Init() {
+Status PgServer::MakeDir() {
   bindir_ = FindBindir();
-  // A password that needs escaping everywhere: libpq, ODBC braces, SQL.
-  password_ = "Pw;{x}}y' " + RandomHex(12);
-
   const char* tmp = std::getenv("TMPDIR");
   std::string parent = tmp && *tmp ? tmp : "/tmp";
   SweepStaleServers(parent);
@@ -187,9 +184,16 @@ Status PgServer::Init() {
       return Fail(ErrorCode::kIo, "chown " + dir_ + ": " + std::strerror(errno));
     }
   }
+  return Ok();
+}
+
+Status PgServer::Init(const std::string& locale) {
+  if (auto ok = MakeDir(); !ok) return ok;
+  // A password that needs escaping everywhere: libpq, ODBC braces, SQL.
+  password_ = "Pw;{x}}y' " + RandomHex(12);
   std::string log = dir_ + "/initdb.log";
   auto ok = RunToCompletion({Bin(bindir_, "initdb"), "-D", dir_ + "/data", "-U", "postgres",
-                             "-E", "UTF8", "--locale=C", "--no-sync", "--auth-local=trust",
+                             "-E", "UTF8", "--locale=" + locale, "--no-sync", "--auth-local=trust",
                              "--auth-host=scram-sha-256"},
                             log, dir_, as_other_user_, run_uid_, run_gid_);
   if (!ok) return ok;
@@ -234,7 +238,7 @@ Status PgServer::Launch() {
     port_ = FreePort();
     if (port_ == 0) return Fail(ErrorCode::kIo, "cannot find a free TCP port");
     pid_ = Spawn({Bin(bindir_, "postgres"), "-D", dir_ + "/data", "-p", std::to_string(port_)},
-                 SpawnOptions{log, dir_, "", SIGQUIT, as_other_user_, run_uid_, run_gid_});
+                 SpawnOptions{log, dir_, "", SIGQUIT, as_other_user_, run_uid_, run_gid_, {}});
     if (pid_ < 0) return Fail(ErrorCode::kIo, "fork failed");
     std::string ping = "host=" + sockdir_ + " port=" + std::to_string(port_) +
                        " user=postgres dbname=postgres connect_timeout=2";
@@ -285,10 +289,56 @@ std::string PgServer::conninfo() const {
   return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + database_ + " user=" + user_;
 }
 
-Status PgServer::Exec(const std::string& sql) const {
-  return PqExec("host=" + sockdir_ + " port=" + std::to_string(port_) + " user=postgres dbname=" +
-                    database_,
-                sql);
+Status PgServer::Exec(const std::string& sql) const { return ExecIn(database_, sql); }
+
+Status PgServer::ExecIn(const std::string& database, const std::string& sql) const {
+  return PqExec(superuser_conninfo(database), sql);
+}
+
+std::string PgServer::superuser_conninfo(const std::string& database) const {
+  return "host=" + sockdir_ + " port=" + std::to_string(port_) + " user=postgres dbname=" + database;
+}
+
+Status PgServer::Snapshot(const std::string& dest) {
+  Stop();
+  std::error_code ec;
+  fs::remove_all(dest, ec);
+  fs::copy(dir_ + "/data", dest, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot copy " + dir_ + "/data to " + dest + ": " + ec.message());
+  fs::remove(fs::path(dest) / "postmaster.pid", ec);
+  return Ok();
+}
+
+Result<std::unique_ptr<PgServer>> PgServer::StartFromSnapshot(const std::string& snapshot_dir,
+                                                              const std::string& password) {
+  std::unique_ptr<PgServer> server(new PgServer());
+  if (auto ok = server->MakeDir(); !ok) return Fail(ok.error());
+  server->password_ = password;
+  std::string data = server->dir_ + "/data";
+  std::error_code ec;
+  fs::copy(snapshot_dir, data, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot copy " + snapshot_dir + " to " + data + ": " + ec.message());
+  // postgres insists on an 0700 data directory owned by the account it runs as.
+  fs::permissions(data, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (server->as_other_user_) {
+    for (auto it = fs::recursive_directory_iterator(data, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (lchown(it->path().c_str(), server->run_uid_, server->run_gid_) != 0) {
+        return Fail(ErrorCode::kIo, "chown " + it->path().string() + ": " + std::strerror(errno));
+      }
+    }
+    if (chown(data.c_str(), server->run_uid_, server->run_gid_) != 0) {
+      return Fail(ErrorCode::kIo, "chown " + data + ": " + std::strerror(errno));
+    }
+  }
+  {
+    // The last setting wins: point the socket at this server's own directory.
+    std::ofstream conf(data + "/postgresql.conf", std::ios::app);
+    conf << "\nunix_socket_directories = '" << server->sockdir_ << "'\n";
+    if (!conf) return Fail(ErrorCode::kIo, "cannot write " + data + "/postgresql.conf");
+  }
+  if (auto ok = server->Launch(); !ok) return Fail(ok.error());
+  return server;
 }
 
 Result<PgServer*> SharedPgServer() {

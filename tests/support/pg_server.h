@@ -41,8 +41,15 @@ Status ExecSqlite(const std::string& path, const std::string& sql);
 class PgServer {
  public:
   // Set ENROLSYNC_PG_BINDIR to pick the binaries; otherwise the newest
-  // /usr/lib/postgresql/*/bin, then PATH.
-  static Result<std::unique_ptr<PgServer>> Start();
+  // /usr/lib/postgresql/*/bin, then PATH. `locale` is initdb's --locale
+  // ("C" for the source tests; Moodle's tests use "C.UTF-8" so that ILIKE
+  // and lower() fold non-ASCII letters as a production server does).
+  static Result<std::unique_ptr<PgServer>> Start(const std::string& locale = "C");
+  // Starts a server on a copy of the data directory that Snapshot() wrote
+  // (the original is left untouched, so many servers may start from one
+  // snapshot). `password` is the login role's password at snapshot time.
+  static Result<std::unique_ptr<PgServer>> StartFromSnapshot(const std::string& snapshot_dir,
+                                                             const std::string& password);
   ~PgServer();
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
@@ -57,10 +64,20 @@ class PgServer {
   // Runs `sql` (several statements allowed) in database() as the superuser
   // over the unix socket. Tables it creates are readable by user().
   Status Exec(const std::string& sql) const;
+  // The same in another database of this server (e.g. "postgres", for
+  // CREATE DATABASE, which cannot run inside a multi-statement string).
+  Status ExecIn(const std::string& database, const std::string& sql) const;
+  // libpq connection string for the superuser over the unix socket.
+  std::string superuser_conninfo(const std::string& database) const;
+
+  // Stops the server cleanly and copies its data directory to `dest`
+  // (replaced if present). The server is not running afterwards.
+  Status Snapshot(const std::string& dest);
 
  private:
   PgServer() = default;
-  Status Init();
+  Status Init(const std::string& locale);
+  Status MakeDir();
   Status Launch();
   void Stop();
 

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -80,6 +81,7 @@ pid_t Spawn(const std::vector<std::string>& argv_in, const SpawnOptions& o) {
     close(in);
   }
   if (!o.cwd.empty() && chdir(o.cwd.c_str()) != 0) _exit(126);
+  for (const auto& [name, value] : o.env) setenv(name.c_str(), value.c_str(), 1);
   execvp(cargv[0], cargv.data());
   _exit(127);
 }

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/result.h"
@@ -27,6 +28,8 @@ struct SpawnOptions {
   bool as_other_user = false;  // run through setpriv as uid/gid (root only)
   uid_t uid = 0;
   gid_t gid = 0;
+  // Set in the child's environment before exec (added to what it inherits).
+  std::vector<std::pair<std::string, std::string>> env;
 };
 
 // fork + exec `argv` (looked up in PATH). Returns the pid, or -1.
