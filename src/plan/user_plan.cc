@@ -21,8 +21,8 @@ class UserPlanner {
       by_id_[u.id] = &u;
       if (!u.email.empty()) by_email_[ToLower(u.email)].push_back(&u);
     }
-    for (const auto& u : users_) {
-      if (u.auth == policy_.auth || managed_.count(u.id)) ++plan_.managed_users;
+    for (const auto& [id, m] : managed_) {
+      if (Find(id)) ++plan_.managed_users;
     }
     std::set<std::string> seen;
     for (const auto& p : people_) {
@@ -34,14 +34,7 @@ class UserPlanner {
     }
     for (const auto& [id, m] : managed_) {
       if (seen.count(m.username)) continue;
-      if (const model::User* u = Find(m.userid)) PlanLeaver(*u);  // not found: deleted in Moodle meanwhile
-    }
-    // Users with our auth that were never managed (missing from the directory
-    // before the first run, or left by auth_ldap): auth_ldap removes them
-    // too, and so do we.
-    for (const auto& u : users_) {
-      if (u.auth != policy_.auth || managed_.count(u.id) || seen.count(u.username)) continue;
-      PlanLeaver(u);
+      PlanLeaver(m);
     }
     Finish();
     return std::move(plan_);
@@ -64,6 +57,10 @@ class UserPlanner {
     }
     auto it = by_username_.find(p.username);
     if (it == by_username_.end()) {
+      if (p.disabled) {
+        plan_.notes.push_back("not creating " + p.username + ": the account is disabled in the directory");
+        return;
+      }
       auto email = p.fields.find("email");
       if (email != p.fields.end() && !email->second.empty()) {
         auto clash = by_email_.find(ToLower(email->second));
@@ -86,12 +83,6 @@ class UserPlanner {
       for (const auto& f : policy_.mapped_fields)
         if (auto v = p.fields.find(f); v != p.fields.end()) item.fields[f] = v->second;
       item.why = "in the directory, not in Moodle";
-      // auth_ldap creates a disabled account suspended (is_user_suspended),
-      // so its enrolments can be made and it is revived when enabled.
-      if (p.disabled) {
-        item.reason = model::SuspendReason::kDisabledInDirectory;
-        item.why += "; disabled in the directory: created suspended";
-      }
       Add(std::move(item));
       return;
     }
@@ -110,9 +101,6 @@ class UserPlanner {
       adopt.username = u.username;
       adopt.adopt = true;
       adopt.why = "existing " + policy_.auth + " user adopted";
-      // Already suspended and disabled in the directory: the suspension is
-      // the directory's, so it is lifted when the account is enabled again.
-      if (u.suspended && p.disabled) adopt.reason = model::SuspendReason::kDisabledInDirectory;
       plan_.adoptions.push_back(adopt);
     }
     // Profile fields.
@@ -122,78 +110,48 @@ class UserPlanner {
     upd.username = u.username;
     for (const auto& f : policy_.mapped_fields) {
       if (!policy_.update_fields.count(f)) continue;
-      // An attribute gone from the directory empties the field, as
-      // auth_ldap's update_user_record does.
-      auto found = p.fields.find(f);
-      const std::string wanted = found == p.fields.end() ? std::string() : found->second;
+      auto want = p.fields.find(f);
+      if (want == p.fields.end()) continue;
       auto have = u.profile.find(f);
       std::string current = have == u.profile.end() ? (f == "email" ? u.email : f == "idnumber" ? u.idnumber : "")
                                                     : have->second;
-      if (current != wanted) {
-        if (f == "email" && Trim(wanted).empty()) {
-          // core_user_update_users refuses an empty email (useremailinvalid).
-          Problem(p, "directory entry of '" + p.username + "' has no email: the Moodle email '" + current +
-                         "' is kept (Moodle refuses an empty email)");
-          continue;
-        }
+      if (current != want->second) {
         if (f == "email") {
-          auto clash = by_email_.find(ToLower(wanted));
+          auto clash = by_email_.find(ToLower(want->second));
           if (clash != by_email_.end() && clash->second.front()->id != u.id) {
-            Problem(p, "cannot change the email of '" + p.username + "' to '" + wanted +
+            Problem(p, "cannot change the email of '" + p.username + "' to '" + want->second +
                            "': used by Moodle user '" + clash->second.front()->username + "'");
             continue;
           }
         }
-        upd.changes.push_back({f, current, wanted});
-        upd.fields[f] = wanted;
+        upd.changes.push_back({f, current, want->second});
+        upd.fields[f] = want->second;
       }
     }
     if (!upd.changes.empty()) {
       upd.why = "directory fields changed";
       Add(std::move(upd));
     }
-    PlanSuspension(p, u, managed ? &m->second : nullptr);
-  }
-
-  // Suspension of a person who is in the directory and in Moodle.
-  //
-  // auth_ldap (removeuser = suspend) revives every suspended auth=ldap user
-  // who is in the directory: it cannot tell its own suspensions from an
-  // admin's. enrolsync revives only where auth_ldap would, and is stricter
-  // where it knows more:
-  // - managed, suspended by enrolsync (left or disabled in the directory):
-  //   revived once back and enabled;
-  // - managed, suspended while enrolsync managed the user but not by it: an
-  //   admin's doing, left suspended (auth_ldap would revive; we do not);
-  // - not managed yet (suspended before enrolsync, e.g. by auth_ldap when the
-  //   user left the directory): revived when removed_user_action = suspend,
-  //   as auth_ldap's next run would; with keep or delete auth_ldap revives
-  //   nobody, and neither do we.
-  // A person disabled in the directory is suspended, never revived.
-  void PlanSuspension(const model::Person& p, const model::User& u, const model::ManagedUser* m) {
+    // Suspension.
+    model::SuspendReason ours = managed ? m->second.suspended_by_us : model::SuspendReason::kNone;
     if (p.disabled) {
       if (!u.suspended) {
         Removal(SuspendItem(u, model::SuspendReason::kDisabledInDirectory, "disabled in the directory"));
       }
       return;
     }
-    if (!u.suspended) return;
-    const model::SuspendReason ours = m ? m->suspended_by_us : model::SuspendReason::kNone;
-    std::string why;
-    if (ours != model::SuspendReason::kNone) {
-      why = ours == model::SuspendReason::kLeftDirectory ? "back in the directory" : "enabled in the directory";
-    } else if (!m && policy_.removed_user_action == RemovedUserAction::kSuspend) {
-      why = "in the directory; suspended before enrolsync managed it (auth_ldap revives it)";
-    } else {
-      plan_.notes.push_back("user " + u.username + " stays suspended: suspended in Moodle, not by enrolsync");
-      return;
+    if (u.suspended) {
+      if (ours != model::SuspendReason::kNone) {
+        UserItem r;
+        r.action = UserAction::kRevive;
+        r.userid = u.id;
+        r.username = u.username;
+        r.why = ours == model::SuspendReason::kLeftDirectory ? "back in the directory" : "enabled in the directory";
+        Add(std::move(r));
+      } else {
+        plan_.notes.push_back("user " + u.username + " stays suspended: suspended in Moodle, not by enrolsync");
+      }
     }
-    UserItem r;
-    r.action = UserAction::kRevive;
-    r.userid = u.id;
-    r.username = u.username;
-    r.why = std::move(why);
-    Add(std::move(r));
   }
 
   UserItem SuspendItem(const model::User& u, model::SuspendReason reason, std::string why) {
@@ -219,8 +177,9 @@ class UserPlanner {
     Add(std::move(item));
   }
 
-  void PlanLeaver(const model::User& user) {
-    const model::User* u = &user;
+  void PlanLeaver(const model::ManagedUser& m) {
+    const model::User* u = Find(m.userid);
+    if (!u) return;  // deleted in Moodle meanwhile
     if (u->auth != policy_.auth) return;
     switch (policy_.removed_user_action) {
       case RemovedUserAction::kKeep: return;
@@ -305,8 +264,7 @@ std::string UserPlanLine(const UserItem& i) {
         auto it = i.fields.find(f);
         return it == i.fields.end() ? std::string() : it->second;
       };
-      return "+ user " + i.username + " (" + get("firstname") + " " + get("lastname") + ", " + get("email") + ")" +
-             (i.reason == model::SuspendReason::kDisabledInDirectory ? " suspended: disabled in the directory" : "");
+      return "+ user " + i.username + " (" + get("firstname") + " " + get("lastname") + ", " + get("email") + ")";
     }
     case UserAction::kUpdate: {
       std::string s = "~ user " + i.username;

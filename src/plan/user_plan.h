@@ -42,10 +42,7 @@ struct UserItem {
   std::string username;
   std::map<std::string, std::string> fields;  // kCreate: every mapped field
   std::vector<FieldChange> changes;           // kUpdate
-  // kSuspend: why. kCreate: kDisabledInDirectory when the account is
-  // created suspended. Adoption: why the adopted user is already suspended,
-  // when that is the directory's doing (recorded as our suspension).
-  model::SuspendReason reason = model::SuspendReason::kNone;
+  model::SuspendReason reason = model::SuspendReason::kNone;  // kSuspend
   bool adopt = false;  // start managing an existing user (with or without other changes)
   std::string why;
 };
@@ -63,9 +60,6 @@ struct UserPlan {
   std::vector<std::string> notes;
   UserSummary summary;
   int removals_withheld = 0;
-  // The users the sync governs: managed ones still in Moodle, plus every
-  // Moodle user with the policy's auth (auth_ldap governs all of those). The
-  // base of max_removals' percentage.
   long long managed_users = 0;
   long long removal_limit = -1;
   bool guard_tripped = false;
@@ -73,16 +67,6 @@ struct UserPlan {
 
 // `moodle_users`: every Moodle user with the policy's auth, plus any user whose
 // username or email matches a person (whatever their auth).
-//
-// As auth_ldap's sync_users with "Removed ext user" = suspend (or delete):
-// - every user with the policy's auth who is not in the directory is
-//   suspended (deleted), managed or not, under the removal guard;
-// - a person missing from Moodle is created; an account disabled in the
-//   directory is created suspended;
-// - mapped fields in `update_fields` follow the directory, and an attribute
-//   gone from the directory clears the field (except email, which Moodle
-//   will not store empty: that is a problem, the email is kept);
-// - which suspended users are revived: see PlanSuspension in user_plan.cc.
 UserPlan BuildUserPlan(const std::vector<model::Person>& people, const std::vector<model::User>& moodle_users,
                        const std::map<MoodleId, model::ManagedUser>& managed, const UserPolicy& policy,
                        const std::string& source_name);

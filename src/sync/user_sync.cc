@@ -132,7 +132,7 @@ class UserSync {
     auto& items = out_.plan.items;
     Persist(db_.Begin());
     for (const auto& a : out_.plan.adoptions) {
-      if (!owned_.users.count(a.userid)) Manage(a.userid, a.username, false, a.reason);
+      if (!owned_.users.count(a.userid)) Manage(a.userid, a.username, false, model::SuspendReason::kNone);
     }
     Persist(db_.Commit());
 
@@ -158,19 +158,14 @@ class UserSync {
           continue;
         }
         item.userid = *r[k];
-        // A disabled account is recorded as suspended by us before the
-        // suspension is sent: if that call fails, the next run sees an active
-        // user disabled in the directory and suspends it.
-        Manage(item.userid, item.username, true, item.reason);
+        Manage(item.userid, item.username, true, model::SuspendReason::kNone);
         ++out_.apply.applied.create;
         Trace(item);
       }
       Persist(db_.Commit());
     }
 
-    // Updates, suspends and revives are all core_user_update_users; so is
-    // suspending an account just created for a disabled directory entry
-    // (core_user_create_users takes no `suspended`).
+    // Updates, suspends and revives are all core_user_update_users.
     idx.clear();
     std::vector<moodle::UserUpdate> updates;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -178,10 +173,6 @@ class UserSync {
       moodle::UserUpdate u;
       u.id = item.userid;
       switch (item.action) {
-        case plan::UserAction::kCreate:
-          if (item.userid == 0 || item.reason != model::SuspendReason::kDisabledInDirectory) continue;
-          u.suspended = true;
-          break;
         case plan::UserAction::kUpdate: u.fields = item.fields; break;
         case plan::UserAction::kSuspend: u.suspended = true; break;
         case plan::UserAction::kRevive: u.suspended = false; break;
@@ -196,12 +187,9 @@ class UserSync {
       for (std::size_t k = 0; k < idx.size(); ++k) {
         const auto& item = items[idx[k]];
         if (!r[k]) {
-          const bool after_create = item.action == plan::UserAction::kCreate;
-          out_.apply.failures.push_back(item.username + (after_create ? " (suspend after create)" : "") + ": " +
-                                        r[k].error().message);
+          out_.apply.failures.push_back(item.username + ": " + r[k].error().message);
           continue;
         }
-        if (item.action == plan::UserAction::kCreate) continue;  // counted and traced as created
         auto m = owned_.users.find(item.userid);
         bool created = m != owned_.users.end() && m->second.created;
         switch (item.action) {
