@@ -120,23 +120,6 @@ Result<json> ParseResponse(std::string_view function, std::string_view body) {
 
 namespace {
 
-void AppendUtf8(std::string& out, unsigned long cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // A numeric entity body ("#39", "#x26"): its code point, or -1.
 long NumericEntity(std::string_view body) {
@@ -190,7 +173,7 @@ std::string DecodeHtml(std::string_view text) {
     } else if (body == "quot") {
       out += '"';
     } else if (long cp = NumericEntity(body); cp > 0) {
-      AppendUtf8(out, static_cast<unsigned long>(cp));
+      AppendUtf8(out, static_cast<char32_t>(cp));
     } else {
       out += text[i++];  // not ours: keep the '&' and go on after it
       continue;

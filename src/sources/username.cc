@@ -1,5 +1,7 @@
 #include "sources/username.h"
 
+#include "util/strings.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
@@ -27,23 +29,6 @@ std::uint32_t LowerCodePoint(std::uint32_t cp) {
   return static_cast<std::uint32_t>(static_cast<std::int64_t>(cp) + r.delta);
 }
 
-void AppendUtf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Decodes one well-formed UTF-8 sequence at s[i] (no overlongs, no
 // surrogates, nothing above U+10FFFF); returns its length, 0 if malformed.

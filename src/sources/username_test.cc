@@ -9,30 +9,13 @@
 #include <fstream>
 #include <string>
 
+#include "util/strings.h"
+
 #include <gtest/gtest.h>
 
 namespace enrolsync::sources {
 namespace {
 
-std::string Utf8(char32_t cp) {
-  std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
 
 TEST(Utf8ToLowerTest, LowersAsciiAndLatin) {
   EXPECT_EQ(Utf8ToLower("J.Smith-O'Brien_2"), "j.smith-o'brien_2");
@@ -82,7 +65,8 @@ TEST(Utf8ToLowerTest, AgreesWithPhpMbStrtolowerOnEveryCodePoint) {
   for (char32_t cp = 1; cp <= 0x10FFFF; ++cp) {
     if (cp >= 0xD800 && cp <= 0xDFFF) continue;
     if (cp == '\n') continue;
-    all += Utf8(cp) + "\n";
+    AppendUtf8(all, cp);
+    all += "\n";
   }
   std::ofstream(in, std::ios::binary) << all;
   const std::string cmd = "php -r '$f = fopen(\"" + in + "\", \"r\"); $o = fopen(\"" + out +
