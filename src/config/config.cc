@@ -176,7 +176,8 @@ Result<std::string> Secret(const Section& s, const std::string& key, const fs::p
 Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, moodle::ClientOptions* m) {
   if (!s.present()) return Fail(ErrorCode::kConfig, s.file() + ": [moodle] section is required");
   TRY(s.CheckKeys({"url", "token", "token_file", "token_env", "ca_file", "max_input_vars", "max_batch_rows",
-                   "concurrency", "timeout_seconds", "max_retries"}));
+                   "concurrency", "create_course_concurrency", "enrol_concurrency", "user_concurrency",
+                   "timeout_seconds", "max_retries"}));
   TRY_ASSIGN(m->url, s.RequiredString("url"));
   while (!m->url.empty() && m->url.back() == '/') m->url.pop_back();
   if (m->url.rfind("http://", 0) != 0 && m->url.rfind("https://", 0) != 0)
@@ -198,6 +199,10 @@ Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, 
   TRY(positive("max_input_vars", &m->max_input_vars, 100, 1000000));
   TRY(positive("max_batch_rows", &m->max_batch_rows, 1, 100000));
   TRY(positive("concurrency", &m->concurrency, 1, 16));
+  // Per kind of write; left out: creates one at a time, the rest `concurrency`.
+  TRY(positive("create_course_concurrency", &m->create_course_concurrency, 1, 16));
+  TRY(positive("enrol_concurrency", &m->enrol_concurrency, 1, 16));
+  TRY(positive("user_concurrency", &m->user_concurrency, 1, 16));
   TRY(positive("max_retries", &m->max_retries, 0, 10));
   int timeout = static_cast<int>(m->timeout.count());
   TRY(positive("timeout_seconds", &timeout, 1, 3600));

@@ -15,6 +15,7 @@
 
 #include "moodle/wire.h"
 #include "util/secrets.h"
+#include "util/strings.h"
 
 namespace enrolsync::moodle {
 
@@ -44,9 +45,12 @@ std::string I(std::size_t i) { return std::to_string(i); }
 std::string N(long long v) { return std::to_string(v); }
 
 // Runs task(0..n-1) on up to `concurrency` threads; calls done(i) on the
-// calling thread as tasks finish (for progress reports).
+// calling thread as tasks finish (for progress reports). With `keys`, task i
+// holds keys[i] while it runs and never starts while another running task
+// holds one of them; tasks start in index order otherwise.
 void RunPool(std::size_t n, int concurrency, const std::function<void(std::size_t)>& task,
-             const std::function<void(std::size_t)>& done) {
+             const std::function<void(std::size_t)>& done,
+             const std::vector<std::vector<long long>>* keys = nullptr) {
   if (n == 0) return;
   const std::size_t workers = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, concurrency)));
   if (workers == 1) {
@@ -56,22 +60,51 @@ void RunPool(std::size_t n, int concurrency, const std::function<void(std::size_
     }
     return;
   }
-  std::atomic<std::size_t> next{0};
   std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable cv;       // a task finished (for the caller)
+  std::condition_variable free_cv;  // keys were released (for workers)
   std::deque<std::size_t> finished;
+  std::vector<bool> started(n, false);
+  std::size_t first_unstarted = 0;
+  std::multiset<long long> held;
+  auto startable = [&](std::size_t i) {
+    if (!keys) return true;
+    for (long long k : (*keys)[i])
+      if (held.count(k)) return false;
+    return true;
+  };
   std::vector<std::thread> threads;
   threads.reserve(workers);
   for (std::size_t w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
       for (;;) {
-        std::size_t i = next.fetch_add(1);
-        if (i >= n) return;
+        std::size_t i = n;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          for (;;) {
+            while (first_unstarted < n && started[first_unstarted]) ++first_unstarted;
+            if (first_unstarted >= n) return;
+            for (std::size_t j = first_unstarted; j < n; ++j) {
+              if (!started[j] && startable(j)) {
+                i = j;
+                break;
+              }
+            }
+            if (i < n) break;
+            free_cv.wait(lock);
+          }
+          started[i] = true;
+          if (keys)
+            for (long long k : (*keys)[i]) held.insert(k);
+        }
         task(i);
         {
           std::lock_guard<std::mutex> lock(mu);
+          if (keys)
+            for (long long k : (*keys)[i]) held.erase(held.find(k));
           finished.push_back(i);
         }
+        free_cv.notify_all();
         cv.notify_one();
       }
     });
@@ -90,6 +123,31 @@ void RunPool(std::size_t n, int concurrency, const std::function<void(std::size_
   for (auto& t : threads) t.join();
 }
 
+// Why a failed call is worth sending again, or "" when it is not. Only
+// failures after which nothing was committed qualify:
+// - transient transport failures (the existing retry);
+// - a Moodle database error: every write function enrolsync calls runs in one
+//   delegated transaction, which Moodle rolls back on a dml exception. A
+//   PostgreSQL deadlock arrives as {"exception":"dml_write_exception",
+//   "errorcode":"dmlwriteexception","message":"Error writing to database"}
+//   (dml_read_exception/dmlreadexception for a read), with "ERROR: deadlock
+//   detected" in debuginfo only when the site has debugging on.
+std::string RetryReason(const Error& e) {
+  if (e.code == ErrorCode::kTransient) {
+    if (e.message.find("answered HTTP") != std::string::npos) return "HTTP 5xx";
+    if (e.message.find("no complete answer") != std::string::npos) return "timeout";
+    return "connection";
+  }
+  if (e.code == ErrorCode::kMoodle &&
+      (e.moodle_errorcode == "dmlwriteexception" || e.moodle_errorcode == "dmlreadexception")) {
+    const std::string text = ToLower(e.message);
+    if (text.find("deadlock") != std::string::npos || text.find("could not serialize") != std::string::npos)
+      return "deadlock";
+    return "database error";
+  }
+  return "";
+}
+
 // One write operation: how to flatten an item, how many form variables it
 // takes, and how to read the ids out of a successful response.
 struct WriteJob {
@@ -97,6 +155,15 @@ struct WriteJob {
   std::size_t count = 0;
   std::function<std::size_t(std::size_t item)> vars;
   std::function<void(std::size_t item, std::size_t pos, FormFields& out)> add;
+  // Parallel batches allowed for this function (ClientOptions).
+  int concurrency = 1;
+  // Optional: the course and the user an item changes. When set, items are
+  // grouped by course, two batches that change the same course never run at
+  // the same time, and each batch sends its items in ascending user order so
+  // that parallel transactions take Moodle's per-user rows (mdl_cache_flags
+  // "accesslib/dirtyusers") in the same order and cannot deadlock on them.
+  std::function<MoodleId(std::size_t item)> course;
+  std::function<MoodleId(std::size_t item)> user;
   // Fills ids for the items of a successful batch (optional: void writes).
   std::function<Status(const json& doc, std::span<const std::size_t> items, std::vector<MoodleId>& ids)> parse;
 };
@@ -109,6 +176,7 @@ struct Client::Impl {
 
   mutable std::mutex mu;  // guards stats, write_calls, rng
   std::map<std::string, FunctionStats> stats;
+  std::map<std::string, int> retries;  // reason -> calls sent again
   int write_calls = 0;
   std::mt19937_64 rng{std::random_device{}()};
 
@@ -134,9 +202,10 @@ struct Client::Impl {
     return std::chrono::milliseconds(static_cast<long long>(capped * jitter(rng)));
   }
 
-  // One web-service call with retries of transient failures only. A Moodle
-  // exception is never retried: the call may have done something, and the
-  // answer would not change.
+  // One web-service call, sent again (with backoff) only when RetryReason()
+  // says nothing was committed: transient failures and Moodle's rolled-back
+  // database errors (deadlocks). Any other Moodle exception is never
+  // retried: the answer would not change.
   Result<Reply> Exchange(std::string_view function, const FormFields& params) {
     const std::string fn(function);
     for (int attempt = 0;; ++attempt) {
@@ -165,8 +234,16 @@ struct Client::Impl {
       e.moodle_errorcode = Redact(e.moodle_errorcode);
       e.moodle_exception = Redact(e.moodle_exception);
       if (e.message.rfind(fn, 0) != 0) e.message = fn + ": " + e.message;
-      if (e.code == ErrorCode::kTransient) {
-        if (attempt < opts.max_retries) {
+      const std::string reason = RetryReason(e);
+      // A database error that does not say "deadlock" (debugging off) may be
+      // one, or may repeat for ever: it gets one more try only.
+      const int limit = reason == "database error" ? std::min(1, opts.max_retries) : opts.max_retries;
+      if (!reason.empty()) {
+        if (attempt < limit) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            ++retries[reason];
+          }
           std::this_thread::sleep_for(Backoff(attempt));
           continue;
         }
@@ -234,34 +311,49 @@ struct Client::Impl {
     const std::size_t budget = static_cast<std::size_t>(VarBudget(0));
     const std::size_t max_rows = static_cast<std::size_t>(std::max(1, opts.max_batch_rows));
     std::vector<std::size_t> order(job.count);
+    for (std::size_t i = 0; i < job.count; ++i) order[i] = i;
+    if (job.course)
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::size_t a, std::size_t b) { return job.course(a) < job.course(b); });
     std::vector<std::pair<std::size_t, std::size_t>> batches;  // [begin, end) into order
     std::size_t begin = 0, vars = 0;
-    for (std::size_t i = 0; i < job.count; ++i) {
-      order[i] = i;
+    for (std::size_t pos = 0; pos < job.count; ++pos) {
+      const std::size_t i = order[pos];
       const std::size_t v = job.vars(i);
       if (v > budget) {
         out[i] = Fail(ErrorCode::kInvalidArgument,
                       job.function + ": item " + I(i) + " needs " + I(v) + " form fields, more than max_input_vars (" +
                           std::to_string(opts.max_input_vars) + ") allows");
-        if (i > begin) batches.emplace_back(begin, i);
-        begin = i + 1;
+        if (pos > begin) batches.emplace_back(begin, pos);
+        begin = pos + 1;
         vars = 0;
         continue;
       }
-      if (i > begin && (i - begin >= max_rows || vars + v > budget)) {
-        batches.emplace_back(begin, i);
-        begin = i;
+      if (pos > begin && (pos - begin >= max_rows || vars + v > budget)) {
+        batches.emplace_back(begin, pos);
+        begin = pos;
         vars = 0;
       }
       vars += v;
     }
     if (job.count > begin) batches.emplace_back(begin, job.count);
+    std::vector<std::vector<long long>> keys;
+    if (job.course) {
+      for (auto [b, e] : batches) {
+        std::set<long long> courses;
+        for (std::size_t pos = b; pos < e; ++pos) courses.insert(job.course(order[pos]));
+        keys.emplace_back(courses.begin(), courses.end());
+        if (job.user)
+          std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(b), order.begin() + static_cast<std::ptrdiff_t>(e),
+                           [&](std::size_t x, std::size_t y) { return job.user(x) < job.user(y); });
+      }
+    }
 
     std::size_t done = job.count;
     for (auto [b, e] : batches) done -= e - b;  // oversized items are already "done"
     if (progress && done > 0) progress(done, job.count);
     RunPool(
-        batches.size(), opts.concurrency,
+        batches.size(), job.concurrency,
         [&](std::size_t k) {
           auto [b, e] = batches[k];
           if (opts.cancel && opts.cancel->load()) {
@@ -274,7 +366,8 @@ struct Client::Impl {
         [&](std::size_t k) {
           done += batches[k].second - batches[k].first;
           if (progress) progress(done, job.count);
-        });
+        },
+        job.course ? &keys : nullptr);
     return out;
   }
 
@@ -338,6 +431,9 @@ Client::Client(ClientOptions options) : Client(options, MakeHttpTransport(option
 Client::Client(ClientOptions options, std::unique_ptr<Transport> transport) : impl_(std::make_unique<Impl>()) {
   RegisterSecret(options.token);
   if (options.concurrency < 1) options.concurrency = 1;
+  for (int* c : {&options.enrol_concurrency, &options.user_concurrency})
+    if (*c < 1) *c = options.concurrency;
+  if (options.create_course_concurrency < 1) options.create_course_concurrency = 1;
   if (options.max_retries < 0) options.max_retries = 0;
   impl_->opts = std::move(options);
   impl_->transport = std::move(transport);
@@ -447,6 +543,7 @@ Result<std::vector<model::User>> Client::GetUsersByAuth(const std::string& auth)
 std::vector<Result<MoodleId>> Client::CreateUsers(const std::vector<NewUser>& users, const Progress& progress) {
   WriteJob job;
   job.function = "core_user_create_users";
+  job.concurrency = impl_->opts.user_concurrency;
   job.count = users.size();
   job.vars = [&](std::size_t i) { return 2 + users[i].fields.size(); };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
@@ -474,6 +571,7 @@ std::vector<Result<MoodleId>> Client::CreateUsers(const std::vector<NewUser>& us
 std::vector<Status> Client::UpdateUsers(const std::vector<UserUpdate>& users, const Progress& progress) {
   WriteJob job;
   job.function = "core_user_update_users";
+  job.concurrency = impl_->opts.user_concurrency;
   job.count = users.size();
   job.vars = [&](std::size_t i) { return 2 + users[i].fields.size(); };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
@@ -489,6 +587,7 @@ std::vector<Status> Client::UpdateUsers(const std::vector<UserUpdate>& users, co
 std::vector<Status> Client::DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress) {
   WriteJob job;
   job.function = "core_user_delete_users";
+  job.concurrency = impl_->opts.user_concurrency;
   job.count = userids.size();
   job.vars = [](std::size_t) -> std::size_t { return 1; };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
@@ -568,6 +667,7 @@ std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const st
 std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>& courses, const Progress& progress) {
   WriteJob job;
   job.function = "core_course_create_courses";
+  job.concurrency = impl_->opts.create_course_concurrency;
   job.count = courses.size();
   job.vars = [&](std::size_t i) { return 4 + courses[i].fields.size() + 2 * courses[i].format_options.size(); };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
@@ -608,6 +708,9 @@ std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>
 std::vector<Status> Client::EnrolUsers(const std::vector<ManualEnrolment>& enrolments, const Progress& progress) {
   WriteJob job;
   job.function = "enrol_manual_enrol_users";
+  job.concurrency = impl_->opts.enrol_concurrency;
+  job.course = [&](std::size_t i) { return enrolments[i].courseid; };
+  job.user = [&](std::size_t i) { return enrolments[i].userid; };
   job.count = enrolments.size();
   job.vars = [](std::size_t) -> std::size_t { return 6; };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
@@ -626,6 +729,9 @@ std::vector<Status> Client::EnrolUsers(const std::vector<ManualEnrolment>& enrol
 std::vector<Status> Client::UnenrolUsers(const std::vector<CourseUserRef>& users, const Progress& progress) {
   WriteJob job;
   job.function = "enrol_manual_unenrol_users";
+  job.concurrency = impl_->opts.enrol_concurrency;
+  job.course = [&](std::size_t i) { return users[i].courseid; };
+  job.user = [&](std::size_t i) { return users[i].userid; };
   job.count = users.size();
   job.vars = [](std::size_t) -> std::size_t { return 2; };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
@@ -649,6 +755,9 @@ void AddRoleFields(const char* array, const RoleAssignment& a, std::size_t pos, 
 std::vector<Status> Client::AssignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress) {
   WriteJob job;
   job.function = "core_role_assign_roles";
+  job.concurrency = impl_->opts.enrol_concurrency;
+  job.course = [&](std::size_t i) { return assignments[i].courseid; };
+  job.user = [&](std::size_t i) { return assignments[i].userid; };
   job.count = assignments.size();
   job.vars = [](std::size_t) -> std::size_t { return 4; };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) { AddRoleFields("assignments", assignments[i], pos, f); };
@@ -658,6 +767,9 @@ std::vector<Status> Client::AssignRoles(const std::vector<RoleAssignment>& assig
 std::vector<Status> Client::UnassignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress) {
   WriteJob job;
   job.function = "core_role_unassign_roles";
+  job.concurrency = impl_->opts.enrol_concurrency;
+  job.course = [&](std::size_t i) { return assignments[i].courseid; };
+  job.user = [&](std::size_t i) { return assignments[i].userid; };
   job.count = assignments.size();
   job.vars = [](std::size_t) -> std::size_t { return 4; };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
@@ -669,6 +781,11 @@ std::vector<Status> Client::UnassignRoles(const std::vector<RoleAssignment>& ass
 std::map<std::string, FunctionStats> Client::Stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->stats;
+}
+
+std::map<std::string, int> Client::Retries() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->retries;
 }
 
 int Client::WriteCalls() const {

@@ -33,9 +33,23 @@ struct ClientOptions {
   std::string ca_file;   // PEM bundle for TLS; empty = system store. TLS is always verified.
   int max_input_vars = 5000;  // PHP's max_input_vars on the site; batches stay below it
   int max_batch_rows = 500;   // and never send more rows than this in one call
-  int concurrency = 2;        // parallel calls inside one batch operation
+  // Parallel calls inside one batch operation, per kind of call. Reads
+  // (participants, user lookups) use `concurrency`.
+  int concurrency = 2;
+  // core_course_create_courses: parallel creates deadlock in Moodle on
+  // mdl_course_categories.coursecount, so one at a time unless raised.
+  int create_course_concurrency = 1;
+  // enrol_manual_enrol_users / _unenrol_users, core_role_(un)assign_roles;
+  // < 1 = `concurrency`. Batches of the same course never run in parallel,
+  // and each batch is sent in ascending user order (see client.cc).
+  int enrol_concurrency = 0;
+  // core_user_create/update/delete_users; < 1 = `concurrency`.
+  int user_concurrency = 0;
   std::chrono::seconds timeout{120};
-  int max_retries = 3;        // transient failures only (connect, 5xx, timeout)
+  // Retries of calls after which nothing was committed: transient failures
+  // (connect, 5xx, timeout) and Moodle's rolled-back database errors
+  // (deadlock); a dml error that does not say why is retried once.
+  int max_retries = 3;
   std::chrono::milliseconds retry_base{400};  // backoff: base * 2^attempt
   // When set and true, write operations send no further batch (a batch in
   // flight completes); the unsent items fail with "not sent: stopping".
@@ -181,6 +195,9 @@ class Client {
   // Per-function call counts and time since construction. Thread-safe.
   std::map<std::string, FunctionStats> Stats() const;
   int WriteCalls() const;  // calls to functions that change Moodle
+  // Calls sent again since construction, by reason: "deadlock",
+  // "database error", "timeout", "connection", "HTTP 5xx". Thread-safe.
+  std::map<std::string, int> Retries() const;
 
  private:
   struct Impl;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -372,7 +374,7 @@ TEST_F(ClientTest, ConcurrencyIsBounded) {
   o.max_batch_rows = 10;
   Client client(o);
   std::vector<ManualEnrolment> rows;
-  for (int i = 0; i < 300; ++i) rows.push_back({1, i, 5, false});
+  for (int i = 0; i < 300; ++i) rows.push_back({1 + i / 10, i, 5, false});  // 30 courses
   std::vector<std::size_t> progress;
   auto st = client.EnrolUsers(rows, [&](std::size_t done, std::size_t total) {
     EXPECT_EQ(total, 300u);
@@ -616,6 +618,116 @@ TEST_F(ClientTest, CourseAndCategoryNamesAreDecoded) {
   EXPECT_EQ((*cats)[0].id, 1);  // Moodle's sortorder: the first is enrol_database's fallback
   EXPECT_EQ((*cats)[1].name, category);
   EXPECT_EQ((*cats)[1].idnumber, "A&D");
+}
+
+// ---- write concurrency and deadlock retries ----
+
+// A server that records, per call, the courses it changes and how many
+// calls were in flight for each course at once.
+struct CourseOverlap {
+  std::mutex mu;
+  std::map<long long, int> in_flight;
+  int max_same_course = 0;
+  int max_creates = 0, creates = 0;
+  bool users_ascending = true;
+};
+
+TEST_F(ClientTest, WritesForTheSameCourseNeverRunInParallelAndEachBatchIsInUserOrder) {
+  CourseOverlap ov;
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    std::set<long long> courses;
+    std::vector<long long> users;
+    for (const auto& [k, v] : r.fields) {
+      if (k.ends_with("[courseid]") || k.ends_with("[instanceid]")) courses.insert(std::stoll(v));
+      if (k.ends_with("[userid]")) users.push_back(std::stoll(v));
+    }
+    {
+      std::lock_guard<std::mutex> lock(ov.mu);
+      if (!std::is_sorted(users.begin(), users.end())) ov.users_ascending = false;
+      for (auto c : courses) ov.max_same_course = std::max(ov.max_same_course, ++ov.in_flight[c]);
+      if (r.function == "core_course_create_courses") ov.max_creates = std::max(ov.max_creates, ++ov.creates);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    {
+      std::lock_guard<std::mutex> lock(ov.mu);
+      for (auto c : courses) --ov.in_flight[c];
+      if (r.function == "core_course_create_courses") --ov.creates;
+    }
+    if (r.function == "core_course_create_courses") {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& [k, v] : r.fields)
+        if (k.ends_with("[shortname]")) out.push_back({{"id", 100 + out.size()}, {"shortname", v}});
+      return Reply{200, out.dump()};
+    }
+    return Reply{200, "null"};
+  });
+  ClientOptions o = Options(server);
+  o.concurrency = 4;
+  o.max_batch_rows = 7;
+  Client client(o);
+  // 3 big courses whose rows span several batches, users in descending order
+  // and shared between courses (as pupils are between sets).
+  std::vector<ManualEnrolment> rows;
+  std::vector<RoleAssignment> roles;
+  for (int c = 0; c < 3; ++c)
+    for (int u = 40; u > 0; --u) {
+      rows.push_back({10 + c, u, 5, false});
+      roles.push_back({10 + c, u, 4});
+    }
+  for (const auto& st : client.EnrolUsers(rows)) EXPECT_TRUE(st);
+  for (const auto& st : client.AssignRoles(roles)) EXPECT_TRUE(st);
+  for (const auto& st : client.UnassignRoles(roles)) EXPECT_TRUE(st);
+  std::vector<CourseUserRef> refs;
+  for (const auto& r : rows) refs.push_back({r.courseid, r.userid});
+  for (const auto& st : client.UnenrolUsers(refs)) EXPECT_TRUE(st);
+  EXPECT_EQ(ov.max_same_course, 1);
+  EXPECT_TRUE(ov.users_ascending);
+  EXPECT_GE(server.max_in_flight(), 2);  // different courses still run in parallel
+
+  std::vector<NewCourse> courses;
+  for (int i = 0; i < 12; ++i) courses.push_back({"Course " + std::to_string(i), "C" + std::to_string(i), "", 1, {}, {}});
+  o.max_batch_rows = 2;
+  Client creator(o);
+  for (const auto& r : creator.CreateCourses(courses)) EXPECT_TRUE(r);
+  EXPECT_EQ(ov.max_creates, 1);  // creates are serial unless raised
+}
+
+TEST_F(ClientTest, DeadlockedCallsAreRetriedAndCountedByReason) {
+  // Moodle's answers for a deadlock, with debugging on and off.
+  const std::string deadlock_debug =
+      R"({"exception":"dml_write_exception","errorcode":"dmlwriteexception","message":"Error writing to database",)"
+      R"("debuginfo":"ERROR:  deadlock detected\nDETAIL:  Process 4711 waits for ShareLock on transaction 99\n)"
+      R"(UPDATE mdl_cache_flags SET flagtype = $1\n[array (\n)]"})";
+  const std::string dml_plain =
+      R"({"exception":"dml_write_exception","errorcode":"dmlwriteexception","message":"Error writing to database"})";
+  int enrol_calls = 0, create_calls = 0;
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    if (r.function == "enrol_manual_enrol_users") {
+      ++enrol_calls;
+      return Reply{200, enrol_calls <= 2 ? deadlock_debug : "null"};
+    }
+    if (r.function == "core_course_create_courses") {
+      ++create_calls;
+      return Reply{200, dml_plain};  // never succeeds
+    }
+    return Reply{200, "null"};
+  });
+  ClientOptions o = Options(server);
+  o.max_retries = 3;
+  Client client(o);
+  auto st = client.EnrolUsers({{3, 4, 5, false}});
+  ASSERT_TRUE(st[0]) << st[0].error().message;
+  EXPECT_EQ(enrol_calls, 3);
+  // An unexplained database error is retried once, then reported.
+  auto created = client.CreateCourses({{"Art", "ART", "", 1, {}, {}}});
+  ASSERT_FALSE(created[0]);
+  EXPECT_EQ(created[0].error().moodle_errorcode, "dmlwriteexception");
+  EXPECT_EQ(create_calls, 2);
+  // Any other Moodle exception is still never retried.
+  auto retries = client.Retries();
+  EXPECT_EQ(retries["deadlock"], 2);
+  EXPECT_EQ(retries["database error"], 1);
+  EXPECT_EQ(retries.size(), 2u);
 }
 
 }  // namespace
