@@ -65,8 +65,11 @@ std::vector<std::string> RequiredFunctions(const config::Config& cfg) {
     f.push_back("core_course_create_courses");
   }
   if (cfg.policy.unenrol_action == plan::UnenrolAction::kUnenrol) f.push_back("enrol_manual_unenrol_users");
-  if (cfg.users.enabled) {
+  // Emails stored with capitals are found with core_user_get_users, whose
+  // email criterion ignores case; the user sync reads its users with it.
+  if (cfg.users.enabled || cfg.policy.local_user_field == plan::LocalUserField::kEmail)
     f.push_back("core_user_get_users");
+  if (cfg.users.enabled) {
     f.push_back("core_user_create_users");
     f.push_back("core_user_update_users");
     if (cfg.users.policy.removed_user_action == plan::RemovedUserAction::kDelete) f.push_back("core_user_delete_users");
@@ -151,7 +154,8 @@ int RunCheck(const config::Config& cfg, std::ostream& out, const sync::RunOption
     for (const auto& f : required)
       if (std::find(site->functions.begin(), site->functions.end(), f) == site->functions.end()) missing.push_back(f);
     if (missing.empty()) {
-      ck.Ok("the token may call all " + std::to_string(required.size()) + " functions this config needs");
+      ck.Ok("the token may call all " + std::to_string(required.size()) + " functions this config needs: " +
+            Join(required, ", "));
     } else {
       ck.Bad("the token's service lacks: " + Join(missing, ", ") + " (add them to the external service)");
     }
@@ -198,9 +202,12 @@ int RunCheck(const config::Config& cfg, std::ostream& out, const sync::RunOption
     else
       ck.Warn("role '" + v + "' in the enrolment table is not a known role: those rows will be skipped (add it to [roles])");
   }
-  ck.Warn("Moodle's manual enrolment plugin sends a course welcome message on EVERY enrol call. Switch "
-          "\"Send course welcome message\" off (Site administration > Plugins > Enrolments > Manual enrolments, "
-          "and in existing courses' manual instances) before the first sync, or every pupil gets one per course.");
+  // No web-service function reads enrol_manual's settings, so this is a
+  // reminder, not a finding.
+  ck.Warn("cannot see whether Moodle sends a course welcome message (no web service reads the setting). If "
+          "\"Send course welcome message\" is on (Site administration > Plugins > Enrolments > Manual enrolments, "
+          "and in existing courses' manual instances), every enrol call sends one: switch it off before the first "
+          "sync.");
   out << (ck.failures ? "check: " + std::to_string(ck.failures) + " problem(s) found\n" : "check: all good\n");
   return ck.failures ? sync::kExitError : sync::kExitOk;
 }

@@ -642,6 +642,50 @@ Result<std::vector<model::User>> Client::GetUsersByField(const std::string& fiel
   return out;
 }
 
+Result<std::vector<model::User>> Client::FindUsersByEmail(const std::vector<std::string>& emails) {
+  const std::string fn = "core_user_get_users";
+  std::vector<std::string> unique;
+  {
+    std::set<std::string> seen;
+    for (const auto& e : emails) {
+      if (!e.empty() && seen.insert(ToLower(e)).second) unique.push_back(e);
+    }
+  }
+  std::vector<Result<std::vector<model::User>>> parts(unique.size(), std::vector<model::User>{});
+  RunPool(
+      unique.size(), impl_->opts.concurrency,
+      [&](std::size_t k) {
+        auto r = impl_->CallJson(fn, {{"criteria[0][key]", "email"}, {"criteria[0][value]", unique[k]}});
+        if (!r) {
+          parts[k] = Fail(r.error());
+          return;
+        }
+        if (!r->is_object() || !r->contains("users") || !(*r)["users"].is_array()) {
+          parts[k] = Fail(ErrorCode::kIo, fn + ": expected {\"users\": [...]}, got " + r->dump().substr(0, 200));
+          return;
+        }
+        // Moodle's criterion is a LIKE: "_" matches any character. Keep
+        // only the users whose email is the value, ignoring case.
+        std::vector<model::User> users;
+        const std::string want = ToLower(unique[k]);
+        for (const auto& u : (*r)["users"]) {
+          model::User user = ParseUser(u);
+          if (ToLower(user.email) == want) users.push_back(std::move(user));
+        }
+        parts[k] = std::move(users);
+      },
+      {});
+  std::vector<model::User> out;
+  std::set<MoodleId> seen;
+  for (auto& p : parts) {
+    if (!p) return Fail(p.error());
+    for (auto& u : *p) {
+      if (seen.insert(u.id).second) out.push_back(std::move(u));
+    }
+  }
+  return out;
+}
+
 std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const std::vector<MoodleId>& courseids,
                                                                         const Progress& progress) {
   std::vector<MoodleId> ids;

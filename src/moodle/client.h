@@ -162,6 +162,12 @@ class Client {
   // Exact match, as Moodle does it (email is case-sensitive there).
   Result<std::vector<model::User>> GetUsersByField(const std::string& field,
                                                    const std::vector<std::string>& values);
+  // Users whose email equals one of `emails` ignoring case (ASCII), which
+  // core_user_get_users_by_field cannot do: one core_user_get_users call
+  // per distinct email (its email criterion is a case-insensitive LIKE),
+  // run with bounded concurrency; LIKE's wildcard matches are dropped here.
+  // Meant for the few values the exact lookup did not find.
+  Result<std::vector<model::User>> FindUsersByEmail(const std::vector<std::string>& emails);
   // Participants of each course: two core_enrol_get_enrolled_users calls per
   // course (all, and onlyactive=1), run with bounded concurrency. A course
   // whose read failed maps to its Error.

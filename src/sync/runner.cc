@@ -332,7 +332,25 @@ class Runner {
       if (policy.local_user_field == plan::LocalUserField::kEmail) values.insert(ToLower(r.user));
     }
     if (values.empty()) return std::vector<model::User>{};
-    return client_->GetUsersByField(UserField(policy.local_user_field), {values.begin(), values.end()});
+    auto found = client_->GetUsersByField(UserField(policy.local_user_field), {values.begin(), values.end()});
+    if (!found || policy.local_user_field != plan::LocalUserField::kEmail) return found;
+    // An email stored with capitals (J.Smith@School.org from AD) matches
+    // neither form: look those up ignoring case, one call each.
+    std::set<std::string> known;
+    for (const auto& u : *found) known.insert(ToLower(u.email));
+    std::vector<std::string> missing;
+    for (const auto& v : values) {
+      if (!known.count(ToLower(v))) missing.push_back(v);
+    }
+    if (missing.empty()) return found;
+    auto more = client_->FindUsersByEmail(missing);
+    if (!more) return Fail(more.error());
+    std::set<model::MoodleId> ids;
+    for (const auto& u : *found) ids.insert(u.id);
+    for (auto& u : *more) {
+      if (ids.insert(u.id).second) found->push_back(std::move(u));
+    }
+    return found;
   }
 
   // Courses the first plan touches, plus the least recently verified
