@@ -499,6 +499,14 @@ class Planner {
     switch (policy_.unenrol_action) {
       case UnenrolAction::kKeep: return;
       case UnenrolAction::kUnenrol:
+        // Moodle drops the manual enrolment's roles with it only when no
+        // other enrolment (meta, self…) keeps the user in the course, and the
+        // web services do not say which methods a user has. Take back the
+        // roles enrolsync assigned first, as enrol_database's unenrol does
+        // (role_unassign_all for its own instance), so a teacher taken off a
+        // set never keeps editingteacher through a meta link.
+        for (MoodleId r : our_roles)
+          AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_course, o.source_user, r, why));
         AddRemoval(Item(Action::kUnenrol, t, o.userid, o.source_course, o.source_user, 0, why));
         return;
       case UnenrolAction::kSuspend:

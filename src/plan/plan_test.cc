@@ -389,8 +389,27 @@ TEST_F(PlanTest, UnenrolActionUnenrols) {
   Own(c, u, {5});
   Verified(c, {P(u, {5})});
   Plan p = Build();
-  EXPECT_THAT(Lines(p), ElementsAre("- unenrol Course 7/En1: a@school.test"));
+  EXPECT_THAT(Lines(p), ElementsAre("~ role Course 7/En1: a@school.test -student", "- unenrol Course 7/En1: a@school.test"));
   EXPECT_EQ(p.summary.unenrol, 1);
+  EXPECT_EQ(p.summary.Removals(), 1) << "taking the roles back is part of the one unenrolment";
+}
+
+TEST_F(PlanTest, UnenrolTakesBackOurRolesFirstBecauseAnotherEnrolmentMayKeepTheUser) {
+  // A teacher is in the course twice: enrolsync's manual enrolment and a
+  // meta link (student). Moodle keeps manual roles while any enrolment
+  // remains, so the unenrol alone would leave editingteacher behind.
+  policy.unenrol_action = UnenrolAction::kUnenrol;
+  MoodleId c = AddCourse("8/DT3");
+  MoodleId t = AddUser("t@school.test");
+  Own(c, t, {3, 4});
+  Verified(c, {P(t, {3, 4, 5})});
+  Plan p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("~ role Course 8/DT3: t@school.test -editingteacher",
+                                    "~ role Course 8/DT3: t@school.test -teacher",
+                                    "- unenrol Course 8/DT3: t@school.test"));
+  // Blocked runs withhold the role removals with the unenrol.
+  policy.block_removals = {"the enrolment table returned 0 rows"};
+  EXPECT_THAT(Build().items, IsEmpty());
 }
 
 TEST_F(PlanTest, KeepActionLeavesLeaverAlone) {

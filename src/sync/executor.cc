@@ -149,6 +149,14 @@ class Executor {
         Progress(1);
         continue;
       }
+      // An unenrol drops the ownership record: never before the roles
+      // enrolsync assigned are gone, or they would outlive it (another
+      // enrolment method keeps them in Moodle). The next run retries both.
+      if (action == Action::kUnenrol && failed_.count({item.courseid, item.userid})) {
+        Failed(i, "skipped: removing the roles enrolsync assigned failed");
+        Progress(1);
+        continue;
+      }
       idx.push_back(i);
     }
     if (idx.empty()) return;

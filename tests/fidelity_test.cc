@@ -1,0 +1,150 @@
+// enrol_database fidelity: cases read off Moodle 5.1's enrol/database/lib.php
+// (sync_enrolments, sync_courses) where enrolsync must leave Moodle as the
+// plugin would. Each test drives real syncs (sync::RunOnce) against the
+// sandbox with a small school whose enrolment feed the test writes itself.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "school_site.h"
+#include "util/strings.h"
+
+namespace enrolsync::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Q(const std::string& s) { return "'" + s + "'"; }
+
+class FidelityTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& unenrol_action, std::string extra_config = "") {
+    SiteOptions o;
+    o.school.pupils = 12;
+    o.school.staff = 4;
+    o.unenrol_action = unenrol_action;
+    o.max_removals = "1000";
+    o.extra_config = std::move(extra_config);
+    site_ = std::make_unique<SchoolSite>(o);
+    auto st = site_->Setup();
+    ASSERT_TRUE(st) << st.error().message;
+    // The enrolment view reads a table the test fills.
+    ASSERT_TRUE(site_->Exec("CREATE TABLE Feed (txtSetCode TEXT, txtEmailAddress TEXT, intRoleID INTEGER); "
+                            "DROP VIEW VwMoodleEnrolData; CREATE VIEW VwMoodleEnrolData AS "
+                            "SELECT txtSetCode, txtEmailAddress, intRoleID FROM Feed"));
+    const auto& sets = site_->school().course_view;
+    ASSERT_GE(sets.size(), 3u);
+    a_ = sets[0].idnumber;
+    b_ = sets[1].idnumber;
+    c_ = sets[2].idnumber;
+    for (const auto& p : site_->school().people) (p.staff ? staff_ : pupils_).push_back(ToLower(p.email));
+    ASSERT_GE(pupils_.size(), 3u);
+    ASSERT_GE(staff_.size(), 1u);
+    teacher_ = staff_[0];
+  }
+
+  // Replaces the whole feed. A pupil row in set C always stays, so the feed is
+  // never empty (an empty feed blocks every removal).
+  void Feed(const std::vector<std::tuple<std::string, std::string, int>>& rows) {
+    std::string sql = "DELETE FROM Feed; INSERT INTO Feed VALUES (" + Q(c_) + ", " + Q(pupils_[2]) + ", 5);";
+    for (const auto& [set, email, role] : rows)
+      sql += "INSERT INTO Feed VALUES (" + Q(set) + ", " + Q(email) + ", " + std::to_string(role) + ");";
+    ASSERT_TRUE(site_->Exec(sql));
+  }
+
+  sync::RunReport SyncOk(const std::string& what) {
+    auto r = site_->Sync(true, -1, /*verify_all=*/true);
+    EXPECT_EQ(r.exit_code, 0) << what << ": " << r.error;
+    for (const auto& f : r.apply.failures) ADD_FAILURE() << what << ": " << f.message;
+    return r;
+  }
+
+  // A second run with nothing changed must write nothing.
+  void ExpectConverged(const std::string& what) {
+    auto r = site_->Sync(true, -1, /*verify_all=*/true);
+    EXPECT_EQ(r.exit_code, 0) << what << ": " << r.error;
+    EXPECT_FALSE(r.plan.HasChanges()) << what << ": " << plan::PlanLine(r.plan.items.front());
+    EXPECT_EQ(r.write_calls, 0) << what;
+  }
+
+  model::MoodleId CourseId(const std::string& idnumber) {
+    for (const auto& c : site_->moodle().Courses())
+      if (c.idnumber == idnumber) return c.id;
+    return 0;
+  }
+  model::MoodleId UserId(const std::string& email) {
+    for (const auto& u : site_->moodle().Users())
+      if (ToLower(u.email) == email) return u.id;
+    return 0;
+  }
+  // Links course `parent` to `child` with enrol_meta: everyone in the child
+  // is also enrolled in the parent, with the child's roles.
+  void MetaLink(const std::string& parent, const std::string& child) {
+    moodle::ClientOptions co;
+    co.url = site_->moodle().url();
+    co.token = site_->token();
+    moodle::Client client(co);
+    auto r = client.Call("enrol_meta_add_instances",
+                         {{"instances[0][metacourseid]", std::to_string(CourseId(parent))},
+                          {"instances[0][courseid]", std::to_string(CourseId(child))}});
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  Held In(const std::string& set, const std::string& email) {
+    auto s = site_->Moodle();
+    auto it = s.find({set, email});
+    return it == s.end() ? Held{-1, {}} : it->second;
+  }
+  int ManualStatus(const std::string& set, const std::string& email) {
+    model::MoodleId c = CourseId(set), u = UserId(email);
+    for (const auto& e : site_->moodle().Enrolments())
+      if (e.courseid == c && e.userid == u && e.method == "manual") return e.status;
+    return -1;  // no manual enrolment
+  }
+  bool HasEnrolment(const std::string& set, const std::string& email, const std::string& method) {
+    model::MoodleId c = CourseId(set), u = UserId(email);
+    for (const auto& e : site_->moodle().Enrolments())
+      if (e.courseid == c && e.userid == u && e.method == method) return true;
+    return false;
+  }
+
+  std::unique_ptr<SchoolSite> site_;
+  std::string a_, b_, c_;
+  std::vector<std::string> pupils_, staff_;
+  std::string teacher_;
+};
+
+// ---------------------------------------------------------------- fix 1
+
+// enrol_database's unenrol removes the roles of its own instance. Moodle keeps
+// a manual enrolment's roles while another enrolment (here a meta link)
+// remains, so enrolsync must take its roles back itself.
+TEST_F(FidelityTest, TeacherTakenOffASetLosesEditingteacherWhenAMetaLinkKeepsHimInTheCourse) {
+  Start("unenrol");
+  Feed({{a_, teacher_, 3}, {b_, teacher_, 5}, {a_, pupils_[0], 5}});
+  SyncOk("initial");
+  MetaLink(a_, b_);  // the teacher is now also in A as a student, through B
+  ASSERT_TRUE(HasEnrolment(a_, teacher_, "meta"));
+  EXPECT_EQ(In(a_, teacher_).roles, (std::set<long long>{3, 5}));
+
+  Feed({{b_, teacher_, 5}, {a_, pupils_[0], 5}});
+  auto r = SyncOk("teacher taken off set A");
+  EXPECT_EQ(r.apply.applied.unenrol, 1);
+  EXPECT_EQ(ManualStatus(a_, teacher_), -1) << "enrolsync's manual enrolment is gone";
+  EXPECT_TRUE(HasEnrolment(a_, teacher_, "meta")) << "the meta enrolment is not ours";
+  EXPECT_EQ(In(a_, teacher_).roles, (std::set<long long>{5})) << "editingteacher must go with the unenrolment";
+  ExpectConverged("after the unenrol");
+}
+
+TEST_F(FidelityTest, SuspendRemoveRolesTakesOurRolesWhenAMetaLinkKeepsTheTeacherInTheCourse) {
+  Start("suspend_remove_roles");
+  Feed({{a_, teacher_, 3}, {b_, teacher_, 5}, {a_, pupils_[0], 5}});
+  SyncOk("initial");
+  MetaLink(a_, b_);
+
+  Feed({{b_, teacher_, 5}, {a_, pupils_[0], 5}});
+  SyncOk("teacher taken off set A");
+  EXPECT_EQ(ManualStatus(a_, teacher_), 1);
+  EXPECT_EQ(In(a_, teacher_).roles, (std::set<long long>{5}));
+}
+
+}  // namespace
+}  // namespace enrolsync::testing
