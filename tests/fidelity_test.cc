@@ -144,6 +144,33 @@ TEST_F(FidelityTest, SuspendRemoveRolesTakesOurRolesWhenAMetaLinkKeepsTheTeacher
   SyncOk("teacher taken off set A");
   EXPECT_EQ(ManualStatus(a_, teacher_), 1);
   EXPECT_EQ(In(a_, teacher_).roles, (std::set<long long>{5}));
+  ExpectConverged("after the suspension");
+}
+
+// ---------------------------------------------------------------- fix 2
+
+// "Active" is enrolsync's manual enrolment, not any enrolment: a leaver who is
+// also in the course through a meta link is suspended once, and comes back.
+TEST_F(FidelityTest, LeaverWithAnotherActiveEnrolmentIsSuspendedOnceAndReactivatedWhenBack) {
+  Start("suspend");
+  Feed({{a_, teacher_, 3}, {b_, teacher_, 5}, {a_, pupils_[0], 5}});
+  SyncOk("initial");
+  MetaLink(a_, b_);
+
+  Feed({{b_, teacher_, 5}, {a_, pupils_[0], 5}});
+  auto r = SyncOk("teacher taken off set A");
+  EXPECT_EQ(r.apply.applied.suspend, 1);
+  EXPECT_EQ(ManualStatus(a_, teacher_), 1);
+  EXPECT_EQ(In(a_, teacher_).roles, (std::set<long long>{3, 5})) << "suspend keeps roles";
+  int welcome = site_->moodle().WelcomeMessagesSent();
+  ExpectConverged("suspended, meta still active");
+  EXPECT_EQ(site_->moodle().WelcomeMessagesSent(), welcome) << "no welcome message on a run that changes nothing";
+
+  Feed({{a_, teacher_, 3}, {b_, teacher_, 5}, {a_, pupils_[0], 5}});
+  r = SyncOk("teacher back in set A");
+  EXPECT_EQ(r.apply.applied.unsuspend, 1);
+  EXPECT_EQ(ManualStatus(a_, teacher_), 0) << "enrolsync's own enrolment must be active again";
+  ExpectConverged("back");
 }
 
 }  // namespace

@@ -415,6 +415,14 @@ class Planner {
     }
   }
 
+  // Whether enrolsync's own manual enrolment is active. Moodle's participant
+  // list says only whether *some* enrolment of the user is active (a meta or
+  // self enrolment counts too) and never which method it came from. None
+  // active: ours is not. Some active: ours is as enrolsync last set it.
+  static bool OursActive(const OwnedEnrolment& o, const Participant& p) {
+    return p.active && o.status == model::EnrolStatus::kActive;
+  }
+
   void PlanWanted(const Target& t, MoodleId userid, const Want& w, const Participants& current, bool verified) {
     auto oit = owned_.enrolments.find(CourseUser{t.courseid, userid});
     const OwnedEnrolment* o = oit == owned_.enrolments.end() ? nullptr : &oit->second;
@@ -440,7 +448,7 @@ class Planner {
       return;
     }
     std::set<MoodleId> covered = p.roles;
-    if (owns_enrolment && !p.active) {
+    if (owns_enrolment && !OursActive(*o, p)) {
       MoodleId role = w.roles.front();
       for (MoodleId r : w.roles)
         if (p.roles.count(r)) {
@@ -511,7 +519,7 @@ class Planner {
         return;
       case UnenrolAction::kSuspend:
       case UnenrolAction::kSuspendRemoveRoles: {
-        if (p.active) {
+        if (OursActive(o, p)) {
           // The enrol call needs a roleid and adds it if missing: send one
           // the user already holds.
           MoodleId role = !our_roles.empty() ? our_roles.front()

@@ -443,6 +443,27 @@ TEST_F(PlanTest, SuspendedEnrolmentThatComesBackIsUnsuspended) {
   EXPECT_EQ(p.items[0].reason, "row is back in the feed");
 }
 
+// Moodle's "active" covers every enrolment of the user; a meta or self
+// enrolment being active says nothing about enrolsync's own.
+TEST_F(PlanTest, LeaverWeSuspendedStaysSuspendedWhileAnotherEnrolmentIsActive) {
+  MoodleId c = AddCourse("7/En1");
+  MoodleId u = AddUser("a@school.test");
+  Own(c, u, {5}, EnrolStatus::kSuspended);
+  Verified(c, {P(u, {5}, /*active=*/true)});  // active through a meta link
+  EXPECT_THAT(Build().items, IsEmpty()) << "no second suspension (and welcome message) on every run";
+}
+
+TEST_F(PlanTest, RowComingBackIsUnsuspendedEvenWhileAnotherEnrolmentIsActive) {
+  MoodleId c = AddCourse("7/En1");
+  MoodleId u = AddUser("a@school.test");
+  Own(c, u, {5}, EnrolStatus::kSuspended);
+  Verified(c, {P(u, {5}, /*active=*/true)});
+  Row("7/En1", "a@school.test");
+  Plan p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("+ unsuspend Course 7/En1: a@school.test"));
+  EXPECT_EQ(p.items[0].reason, "row is back in the feed");
+}
+
 TEST_F(PlanTest, RoleChangeAssignsNewRoleAndUnassignsOld) {
   MoodleId c = AddCourse("8/DT3");
   MoodleId u = AddUser("t@school.test");
