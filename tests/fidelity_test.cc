@@ -173,5 +173,28 @@ TEST_F(FidelityTest, LeaverWithAnotherActiveEnrolmentIsSuspendedOnceAndReactivat
   ExpectConverged("back");
 }
 
+// ---------------------------------------------------------------- fix 3
+
+// The suspend call must carry a role Moodle lets the token assign, and
+// role_assigns it: a role removed by hand must not come back with the
+// suspension.
+TEST_F(FidelityTest, SuspensionDoesNotGiveBackARoleRemovedByHand) {
+  Start("suspend_remove_roles");
+  Feed({{a_, teacher_, 3}, {a_, pupils_[0], 5}});
+  SyncOk("initial");
+  moodle::ClientOptions co;
+  co.url = site_->moodle().url();
+  co.token = site_->token();
+  moodle::Client client(co);
+  auto removed = client.UnassignRoles({{CourseId(a_), UserId(teacher_), 3}});
+  ASSERT_TRUE(removed.front()) << removed.front().error().message;  // a teacher's role removed by hand
+
+  Feed({{a_, pupils_[0], 5}});
+  SyncOk("teacher taken off set A");
+  EXPECT_EQ(ManualStatus(a_, teacher_), 1);
+  EXPECT_EQ(In(a_, teacher_).roles, (std::set<long long>{})) << "the suspension must not give editingteacher back";
+  ExpectConverged("after the suspension");
+}
+
 }  // namespace
 }  // namespace enrolsync::testing

@@ -216,6 +216,7 @@ class Planner {
     MoodleId default_role = 0;
     if (auto it = role_by_shortname_.find(policy_.default_role); it != role_by_shortname_.end())
       default_role = it->second;
+    default_role_ = default_role;
 
     std::map<std::tuple<std::string, std::string, MoodleId>, std::size_t> seen;  // -> first row
     std::set<std::string> unknown_courses_reported;
@@ -520,12 +521,45 @@ class Planner {
       case UnenrolAction::kSuspend:
       case UnenrolAction::kSuspendRemoveRoles: {
         if (OursActive(o, p)) {
-          // The enrol call needs a roleid and adds it if missing: send one
-          // the user already holds.
-          MoodleId role = !our_roles.empty() ? our_roles.front()
-                          : !p.roles.empty() ? *p.roles.begin()
-                                             : (o.roles.empty() ? 0 : *o.roles.begin());
-          AddRemoval(Item(Action::kSuspend, t, o.userid, o.source_course, o.source_user, role, why));
+          // enrol_manual_enrol_users needs a role Moodle lets the token
+          // assign (0 is refused: wsusercannotassign) and role_assigns it.
+          // Send a role enrolsync assigned and the user still holds. Failing
+          // that, a role the user does not hold at all (the enrolment's own,
+          // then default_role), taken back right after, so the suspension
+          // changes no role. Never a role the user holds another way: the
+          // call would add a manual copy of it that outlives the other
+          // method.
+          MoodleId role = 0;
+          bool temporary = false;
+          if (!our_roles.empty()) {
+            role = our_roles.front();
+          } else {
+            std::vector<MoodleId> candidates(o.roles.begin(), o.roles.end());
+            if (default_role_) candidates.push_back(default_role_);
+            for (MoodleId r : candidates) {
+              if (r && !p.roles.count(r)) {
+                role = r;
+                temporary = true;
+                break;
+              }
+            }
+          }
+          if (!role) {
+            std::string held;
+            for (MoodleId r : p.roles) held += (held.empty() ? "" : ", ") + RoleName(r);
+            plan_.problems.push_back(Problem{
+                desired_.enrolments_table, 0,
+                {{"course", o.source_course}, {"user", o.source_user}},
+                "can not suspend '" + o.source_user + "' in course '" + o.source_course +
+                    "': enrol_manual_enrol_users needs a role to send, the user holds no role enrolsync assigned, "
+                    "and every other role it could send (" + (held.empty() ? std::string("none") : held) +
+                    ") is held through another enrolment; the enrolment stays active"});
+          } else {
+            AddRemoval(Item(Action::kSuspend, t, o.userid, o.source_course, o.source_user, role, why));
+            if (temporary)
+              AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_course, o.source_user, role,
+                              "the suspend call had to send a role the user did not hold"));
+          }
         }
         if (policy_.unenrol_action == UnenrolAction::kSuspendRemoveRoles) {
           for (MoodleId r : our_roles) AddRemoval(Item(Action::kRoleUnassign, t, o.userid, o.source_course, o.source_user, r, why));
@@ -563,6 +597,7 @@ class Planner {
   std::map<std::string, MoodleId> cat_by_id_, cat_by_idnumber_;
   std::map<MoodleId, std::string> role_name_;
   std::map<std::string, MoodleId> role_by_shortname_;
+  MoodleId default_role_ = 0;  // policy_.default_role's id; 0 = not a Moodle role
   std::map<MoodleId, const model::Course*> course_by_id_;
   std::map<std::string, const model::Course*> course_by_shortname_, course_by_idnumber_;
   std::map<std::string, std::vector<const model::User*>> users_;

@@ -464,6 +464,43 @@ TEST_F(PlanTest, RowComingBackIsUnsuspendedEvenWhileAnotherEnrolmentIsActive) {
   EXPECT_EQ(p.items[0].reason, "row is back in the feed");
 }
 
+// enrol_manual_enrol_users refuses roleid 0 (wsusercannotassign) and
+// role_assigns whatever it is sent.
+TEST_F(PlanTest, SuspendWithoutAnyRoleSendsTheDefaultRoleAndTakesItBack) {
+  MoodleId c = AddCourse("7/En1");
+  MoodleId u = AddUser("a@school.test");
+  Own(c, u, {});
+  Verified(c, {P(u, {})});
+  Plan p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("- suspend Course 7/En1: a@school.test", "~ role Course 7/En1: a@school.test -student"));
+  EXPECT_EQ(p.items[0].roleid, 5) << "never roleid 0";
+  EXPECT_EQ(p.summary.Removals(), 1);
+}
+
+TEST_F(PlanTest, SuspendDoesNotGiveBackARoleRemovedByHand) {
+  policy.unenrol_action = UnenrolAction::kSuspendRemoveRoles;
+  MoodleId c = AddCourse("8/DT3");
+  MoodleId t = AddUser("t@school.test");
+  Own(c, t, {3});
+  Verified(c, {P(t, {})});  // editingteacher removed by hand in Moodle
+  Plan p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("- suspend Course 8/DT3: t@school.test",
+                                    "~ role Course 8/DT3: t@school.test -editingteacher"));
+  EXPECT_EQ(p.items[0].roleid, 3) << "the enrolment's own role, taken back right after";
+}
+
+TEST_F(PlanTest, SuspendNeverSendsARoleHeldThroughAnotherEnrolment) {
+  MoodleId c = AddCourse("7/En1");
+  MoodleId u = AddUser("a@school.test");
+  Own(c, u, {});
+  Verified(c, {P(u, {5})});  // student through a meta link; no role of ours left
+  Plan p = Build();
+  EXPECT_THAT(p.items, IsEmpty()) << "a manual copy of student would outlive the meta link";
+  ASSERT_EQ(p.problems.size(), 1u);
+  EXPECT_THAT(p.problems[0].reason, HasSubstr("can not suspend 'a@school.test' in course '7/En1'"));
+  EXPECT_THAT(p.problems[0].reason, HasSubstr("(student)"));
+}
+
 TEST_F(PlanTest, RoleChangeAssignsNewRoleAndUnassignsOld) {
   MoodleId c = AddCourse("8/DT3");
   MoodleId u = AddUser("t@school.test");
