@@ -2,6 +2,9 @@
 // (sync_enrolments, sync_courses) where enrolsync must leave Moodle as the
 // plugin would. Each test drives real syncs (sync::RunOnce) against the
 // sandbox with a small school whose enrolment feed the test writes itself.
+#include <fstream>
+#include <sstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -194,6 +197,50 @@ TEST_F(FidelityTest, SuspensionDoesNotGiveBackARoleRemovedByHand) {
   EXPECT_EQ(ManualStatus(a_, teacher_), 1);
   EXPECT_EQ(In(a_, teacher_).roles, (std::set<long long>{})) << "the suspension must not give editingteacher back";
   ExpectConverged("after the suspension");
+}
+
+// ---------------------------------------------------------------- fix 4
+
+// enrol_database falls back to the first category when its default category
+// does not exist (and says so), instead of refusing to create the course.
+TEST_F(FidelityTest, MissingDefaultCategoryFallsBackToTheFirstCategory) {
+  Start("suspend");
+  {
+    std::ifstream in(site_->config_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string cfg = text.str();
+    auto pos = cfg.find("default_category = 2");
+    ASSERT_NE(pos, std::string::npos);
+    cfg.replace(pos, std::string("default_category = 2").size(), "default_category = 4242");
+    std::ofstream(site_->config_path()) << cfg;
+  }
+  Feed({});
+  auto r = SyncOk("initial");
+  moodle::ClientOptions co;
+  co.url = site_->moodle().url();
+  co.token = site_->token();
+  moodle::Client client(co);
+  auto cats = client.GetCategories();
+  ASSERT_TRUE(cats && !cats->empty());
+  const model::MoodleId first = cats->front().id;
+  int without_category = 0;
+  for (const auto& [idnumber, shortname, category] : site_->CourseFeed()) {
+    if (!category.empty()) continue;
+    ++without_category;
+    bool found = false;
+    for (const auto& c : site_->moodle().Courses()) {
+      if (c.idnumber != idnumber) continue;
+      found = true;
+      EXPECT_EQ(c.categoryid, first) << idnumber;
+    }
+    EXPECT_TRUE(found) << idnumber << " was not created";
+  }
+  EXPECT_GT(without_category, 0) << "the school has courses without a category";
+  int warnings = 0;
+  for (const auto& p : r.plan.problems)
+    warnings += p.reason.find("default category id '4242' does not exist in Moodle") != std::string::npos;
+  EXPECT_EQ(warnings, 1) << "said once";
 }
 
 }  // namespace

@@ -151,14 +151,15 @@ class Planner {
       if (by_default) cat = policy_.default_category;
       const auto& index = policy_.category_field == LocalCategoryField::kId ? cat_by_id_ : cat_by_idnumber_;
       auto c = index.find(cat);
-      if (c == index.end()) {
-        if (by_default) {
-          CourseProblem(row, std::string("default category ") + CategoryFieldName(policy_.category_field) + " '" +
-                                 cat + "' does not exist in Moodle, can not create course: " + row.shortname);
-        } else {
-          CourseProblem(row, std::string("invalid category ") + CategoryFieldName(policy_.category_field) + " '" +
-                                 cat + "', can not create course: " + row.shortname);
-        }
+      MoodleId categoryid = 0;
+      if (c != index.end()) {
+        categoryid = c->second;
+      } else if (by_default) {
+        categoryid = FallbackCategory(row);
+        if (!categoryid) continue;
+      } else {
+        CourseProblem(row, std::string("invalid category ") + CategoryFieldName(policy_.category_field) + " '" +
+                               cat + "', can not create course: " + row.shortname);
         continue;
       }
       PlanItem item;
@@ -168,7 +169,7 @@ class Planner {
       item.course_fullname = row.fullname;
       item.course_key = row.shortname;
       item.idnumber = row.idnumber;
-      item.categoryid = c->second;
+      item.categoryid = categoryid;
       item.reason = "course is in the feed but not in Moodle";
       if (!row.idnumber.empty()) pending_idnumbers[row.idnumber] = row.shortname;
       switch (policy_.local_course_field) {
@@ -180,6 +181,29 @@ class Planner {
       }
       plan_.items.push_back(std::move(item));
     }
+  }
+
+  // enrol_database: when the default category does not exist it says so and
+  // uses the first category in Moodle's sort order (categories come in that
+  // order, see moodle::Client::GetCategories). Said once per run, as a warning.
+  MoodleId FallbackCategory(const model::CourseRow& row) {
+    const std::string what = std::string("default category ") + CategoryFieldName(policy_.category_field) + " '" +
+                             policy_.default_category + "' does not exist in Moodle";
+    if (moodle_.categories.empty()) {
+      CourseProblem(row, what + " and Moodle lists no category, can not create course: " + row.shortname);
+      return 0;
+    }
+    const model::Category& first = moodle_.categories.front();
+    if (!fallback_reported_) {
+      fallback_reported_ = true;
+      plan_.problems.push_back(Problem{desired_.courses_table, 0,
+                                       {{"default_category", policy_.default_category}},
+                                       what + ": courses without a category go to the first category, '" +
+                                           first.name + "' (id " + std::to_string(first.id) +
+                                           "), as enrol_database does",
+                                       false});
+    }
+    return first.id;
   }
 
   // ---- enrolment rows -> wants ----
@@ -597,6 +621,7 @@ class Planner {
   std::map<std::string, MoodleId> cat_by_id_, cat_by_idnumber_;
   std::map<MoodleId, std::string> role_name_;
   std::map<std::string, MoodleId> role_by_shortname_;
+  bool fallback_reported_ = false;
   MoodleId default_role_ = 0;  // policy_.default_role's id; 0 = not a Moodle role
   std::map<MoodleId, const model::Course*> course_by_id_;
   std::map<std::string, const model::Course*> course_by_shortname_, course_by_idnumber_;

@@ -138,12 +138,32 @@ TEST_F(PlanTest, CategoryIsResolvedByIdnumberWhenConfigured) {
   EXPECT_THAT(Reasons(p), ElementsAre("invalid category idnumber '6', can not create course: X"));
 }
 
-TEST_F(PlanTest, MissingDefaultCategoryIsReported) {
+// enrol_database: "default course category does not exist!", then the first
+// category in Moodle's sort order.
+TEST_F(PlanTest, MissingDefaultCategoryFallsBackToTheFirstCategoryWithOneWarning) {
   policy.default_category = "42";
+  moodle.categories = {{6, "Humanities", "HUM"}, {1, "Category 1", ""}};  // sortorder: Humanities first
+  CourseRow("A", "A", "a", std::nullopt);
+  CourseRow("B", "B", "b", "");
+  CourseRow("C", "C", "c", "1");
+  Plan p = Build();
+  ASSERT_EQ(p.items.size(), 3u);
+  EXPECT_EQ(p.items[0].categoryid, 6);
+  EXPECT_EQ(p.items[1].categoryid, 6);
+  EXPECT_EQ(p.items[2].categoryid, 1);
+  ASSERT_EQ(p.problems.size(), 1u) << "said once per run";
+  EXPECT_FALSE(p.problems[0].skipped);
+  EXPECT_THAT(p.problems[0].reason, HasSubstr("default category id '42' does not exist in Moodle"));
+  EXPECT_THAT(p.problems[0].reason, HasSubstr("first category, 'Humanities' (id 6)"));
+}
+
+TEST_F(PlanTest, MissingDefaultCategoryWithNoCategoryAtAllIsReported) {
+  policy.default_category = "42";
+  moodle.categories.clear();
   CourseRow("A", "A", "a", std::nullopt);
   Plan p = Build();
   EXPECT_THAT(p.items, IsEmpty());
-  EXPECT_THAT(Reasons(p), ElementsAre(HasSubstr("default category id '42' does not exist")));
+  EXPECT_THAT(Reasons(p), ElementsAre(HasSubstr("no category, can not create course: A")));
 }
 
 TEST_F(PlanTest, ExistingCourseIsNeverRenamedOrMoved) {
