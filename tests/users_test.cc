@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "moodle/client.h"
 #include "sandbox/sandbox.h"
 #include "support/pg_server.h"
 #include "school_site.h"
@@ -130,6 +131,43 @@ class UsersTest : public ::testing::Test {
         << "search_sub = false\nuser_attribute = \"uid\"\nobject_class = \"inetOrgPerson\"\nuser_type = \"default\"\n"
         << "removed_user_action = \"suspend\"\nauth = \"ldap\"\npage_size = 100\n" << users_extra << "\n"
         << "[users.map]\nfirstname = \"givenName\"\nlastname = \"sn\"\nemail = \"mail\"\nidnumber = \"employeeNumber\"\n";
+  }
+
+  // Replaces `from` (which must be there) in the config file.
+  void EditConfig(const std::string& from, const std::string& to) {
+    std::string cfg;
+    {
+      std::ifstream in(dir_.File("enrolsync.toml"));
+      cfg.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    auto at = cfg.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    cfg.replace(at, from.size(), to);
+    std::ofstream(dir_.File("enrolsync.toml")) << cfg;
+  }
+
+  // Every Moodle user as core_user_get_users answers for `auth`, the guest
+  // included (the sandbox's introspection leaves the guest out).
+  std::map<std::string, model::User> UsersByAuth(const std::string& auth) {
+    moodle::ClientOptions co;
+    co.url = moodle_->url();
+    co.token = "users-token-5f1e2d3c4b";
+    moodle::Client client(co);
+    std::map<std::string, model::User> out;
+    auto users = client.GetUsersByAuth(auth);
+    EXPECT_TRUE(users) << users.error().message;
+    if (users)
+      for (auto& u : *users) out[u.username] = u;
+    return out;
+  }
+
+  // Moodle users with auth=ldap as auth_ldap left them: the whole directory
+  // plus `former` accounts no longer in it.
+  void SeedAuthLdapUsers(const std::vector<std::string>& former) {
+    for (const auto& [uid, e] : expected_)
+      ASSERT_TRUE(moodle_->EnsureLdapUser(e.uid, e.given, e.sn, e.mail, e.number));
+    for (const auto& f : former)
+      ASSERT_TRUE(moodle_->EnsureLdapUser(f, "Former", f, f + "@old.school.test", ""));
   }
 
   sync::RunReport Sync(long long allow = -1, std::vector<std::string>* trace = nullptr) {
@@ -316,6 +354,67 @@ TEST_F(UsersTest, UsersLeftByAuthLdapAreAdoptedWithoutDuplicates) {
   EXPECT_EQ(MoodleLdapUsers().at("pupil0800").id, before.at("pupil0800").id);
 }
 
+// auth_ldap ("Removed ext user" = suspend) suspends every auth=ldap user
+// missing from the directory, not only those enrolsync has seen: accounts
+// that left before enrolsync's first run are suspended too, under the same
+// guards as any removal.
+TEST_F(UsersTest, LdapUsersMissingBeforeTheFirstRunAreSuspendedUnderTheGuards) {
+  SeedAuthLdapUsers({"former1", "former2", "former3"});
+  const auto before = MoodleLdapUsers();
+  ASSERT_EQ(before.size(), 893u);
+
+  // A source that reads as empty suspends nobody.
+  ASSERT_TRUE(slapd_->Add("dn: ou=Empty,dc=school,dc=test\nobjectClass: organizationalUnit\nou: Empty\n\n"));
+  WriteConfig("", "[\"ou=Empty,dc=school,dc=test\"]");
+  auto r = Sync();
+  ASSERT_TRUE(r.users.read_ok) << r.users.read_error;
+  EXPECT_EQ(r.users.people, 0u);
+  EXPECT_EQ(r.users.plan.removals_withheld, 893);
+  for (const auto& [name, u] : MoodleLdapUsers()) EXPECT_FALSE(u.suspended) << name;
+
+  // An unreadable context suspends nobody either.
+  WriteConfig();
+  testsupport::SlapdOptions so;
+  so.size_limit = 500;
+  so.unreadable_subtrees = {"ou=Staff,dc=school,dc=test"};
+  ASSERT_TRUE(slapd_->Reconfigure(so));
+  r = Sync();
+  EXPECT_FALSE(r.users.read_ok);
+  for (const auto& [name, u] : MoodleLdapUsers()) EXPECT_FALSE(u.suspended) << name;
+  so.unreadable_subtrees.clear();
+  ASSERT_TRUE(slapd_->Reconfigure(so));
+
+  // Over max_removals: nothing is applied.
+  EditConfig("max_removals = \"10%\"", "max_removals = 2");
+  r = Sync();
+  EXPECT_EQ(r.exit_code, sync::kExitRemovalGuard);
+  EXPECT_EQ(r.users.plan.summary.suspend, 3);
+  for (const auto& [name, u] : MoodleLdapUsers()) EXPECT_FALSE(u.suspended) << name;
+
+  // Allowed: the three are suspended (same ids), the directory's users adopted.
+  std::vector<std::string> trace;
+  r = Sync(/*allow_removals=*/3, &trace);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.users.apply.applied.suspend, 3);
+  EXPECT_EQ(r.users.apply.applied.create, 0);
+  auto after = MoodleLdapUsers();
+  ASSERT_EQ(after.size(), 893u);
+  for (const char* f : {"former1", "former2", "former3"}) {
+    EXPECT_TRUE(after.at(f).suspended) << f;
+    EXPECT_EQ(after.at(f).id, before.at(f).id) << f;
+    EXPECT_THAT(trace, Contains("\tSuspended user " + std::string(f) + " id " + std::to_string(before.at(f).id)));
+  }
+  int suspended = 0;
+  for (const auto& [name, u] : after) suspended += u.suspended;
+  EXPECT_EQ(suspended, 3);
+  auto manual = UsersByAuth("manual");
+  ASSERT_EQ(manual.count("guest"), 1u);
+  EXPECT_FALSE(manual.at("guest").suspended);
+  EXPECT_FALSE(manual.at("admin").suspended);
+  r = Sync();
+  EXPECT_EQ(r.users.plan.summary.Changes(), 0) << "stable";
+}
+
 TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsSuspended) {
   ASSERT_TRUE(slapd_->Add(
       "dn: ou=AD,dc=school,dc=test\nobjectClass: organizationalUnit\nou: AD\n\n"
@@ -410,6 +509,78 @@ TEST_F(UsersTest, UsersFromAnMisTableFollowTheSameRules) {
   bool suspended = false;
   for (const auto& u : moodle_->Users()) suspended |= u.username == "pupil0003" && u.suspended;
   EXPECT_TRUE(suspended);
+}
+
+// An MIS user table with auth=manual: Moodle's guest, the admin and accounts
+// made by hand are manual too, and none of them is in the table. Only the
+// users enrolsync created are ever suspended or deleted; rows naming the guest
+// or the admin change nothing.
+TEST_F(UsersTest, WithAnMisTableTheGuestTheAdminAndHandMadeAccountsAreNeverSuspended) {
+  {
+    moodle::ClientOptions co;
+    co.url = moodle_->url();
+    co.token = "users-token-5f1e2d3c4b";
+    moodle::Client client(co);
+    std::vector<moodle::NewUser> by_hand;
+    for (const char* name : {"examiner1", "examiner2", "examiner3"})
+      by_hand.push_back({name, "manual",
+                         {{"firstname", "Ex"}, {"lastname", name}, {"email", std::string(name) + "@board.test"},
+                          {"createpassword", "1"}}});
+    for (const auto& r : client.CreateUsers(by_hand)) ASSERT_TRUE(r) << r.error().message;
+  }
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"),
+                                      "CREATE TABLE people (login TEXT, first TEXT, last TEXT, mail TEXT, left_school TEXT);"
+                                      "INSERT INTO people VALUES ('pupil0001', 'Zoë', 'O''Brien', 'pupil0001@school.test', NULL);"
+                                      "INSERT INTO people VALUES ('pupil0002', 'Renée', 'Webb', 'pupil0002@school.test', NULL);"
+                                      "INSERT INTO people VALUES ('Guest', 'Mis', 'Guest', 'guest@school.test', '1');"
+                                      "INSERT INTO people VALUES ('ADMIN', 'Mis', 'Admin', 'admin@school.test', '1');"));
+  std::string cfg;
+  {
+    std::ifstream in(dir_.File("enrolsync.toml"));
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cfg = cfg.substr(0, cfg.find("[users]")) +
+        "[users]\nsource = \"sql\"\ntable = \"people\"\nusername = \"login\"\ndisabled = \"left_school\"\n"
+        "auth = \"manual\"\nremoved_user_action = \"suspend\"\n"
+        "[users.map]\nfirstname = \"first\"\nlastname = \"last\"\nemail = \"mail\"\n"
+        "[state]\nverify_courses_per_run = 0\n";
+  cfg.replace(cfg.find("max_removals = \"10%\""), 20, "max_removals = 10");
+  std::ofstream(dir_.File("enrolsync.toml")) << cfg;
+  const auto before = UsersByAuth("manual");
+  ASSERT_EQ(before.count("guest"), 1u);
+  ASSERT_EQ(before.count("admin"), 1u);
+  auto untouched = [&](const char* what) {
+    auto now = UsersByAuth("manual");
+    for (const char* name : {"guest", "admin", "examiner1", "examiner2", "examiner3"}) {
+      ASSERT_EQ(now.count(name), 1u) << what << ": " << name;
+      EXPECT_FALSE(now.at(name).suspended) << what << ": " << name;
+      EXPECT_EQ(now.at(name).profile, before.at(name).profile) << what << ": " << name;
+    }
+  };
+
+  auto r = Sync();
+  ASSERT_TRUE(r.users.read_ok) << r.users.read_error;
+  EXPECT_EQ(r.users.apply.applied.create, 2);
+  EXPECT_THAT(r.users.apply.failures, ::testing::IsEmpty());
+  EXPECT_EQ(r.users.plan.summary.Removals(), 0);
+  untouched("first run");
+
+  // pupil0002 leaves the MIS: suspended; nobody else.
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"), "DELETE FROM people WHERE login = 'pupil0002'"));
+  r = Sync();
+  EXPECT_EQ(r.users.apply.applied.suspend, 1);
+  EXPECT_THAT(r.users.apply.failures, ::testing::IsEmpty());
+  EXPECT_TRUE(UsersByAuth("manual").at("pupil0002").suspended);
+  untouched("after a leaver");
+
+  // With removed_user_action = delete, only enrolsync's own leaver goes.
+  EditConfig("removed_user_action = \"suspend\"", "removed_user_action = \"delete\"");
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"), "DELETE FROM people WHERE login = 'pupil0001'"));
+  r = Sync();
+  EXPECT_EQ(r.users.apply.applied.remove, 2);
+  EXPECT_THAT(r.users.apply.failures, ::testing::IsEmpty());
+  EXPECT_EQ(UsersByAuth("manual").count("pupil0001"), 0u);
+  untouched("after deletes");
 }
 
 TEST_F(UsersTest, NoOutputEverContainsTheBindPassword) {

@@ -21,8 +21,10 @@ class UserPlanner {
       by_id_[u.id] = &u;
       if (!u.email.empty()) by_email_[ToLower(u.email)].push_back(&u);
     }
-    for (const auto& [id, m] : managed_) {
-      if (Find(id)) ++plan_.managed_users;
+    sweep_ = AuthSyncsEveryAccount(policy_.auth);
+    for (const auto& u : users_) {
+      if (IsGuest(u)) continue;
+      if (managed_.count(u.id) || (sweep_ && u.auth == policy_.auth)) ++plan_.managed_users;
     }
     std::set<std::string> seen;
     for (const auto& p : people_) {
@@ -34,7 +36,16 @@ class UserPlanner {
     }
     for (const auto& [id, m] : managed_) {
       if (seen.count(m.username)) continue;
-      PlanLeaver(m);
+      if (const model::User* u = Find(m.userid)) PlanLeaver(*u);  // not found: deleted in Moodle meanwhile
+    }
+    // auth_ldap's removal sweep: users with the auth enrolsync syncs that it
+    // does not manage (missing from the directory before the first run, or
+    // left behind by auth_ldap) are removed too.
+    if (sweep_) {
+      for (const auto& u : users_) {
+        if (u.auth != policy_.auth || managed_.count(u.id) || seen.count(u.username)) continue;
+        PlanLeaver(u);
+      }
     }
     Finish();
     return std::move(plan_);
@@ -49,6 +60,7 @@ class UserPlanner {
     plan_.problems.push_back(plan::Problem{source_, 0, {{"username", p.username}, {"entry", p.origin}}, std::move(reason), true});
   }
   void Add(UserItem item) { plan_.items.push_back(std::move(item)); }
+  static bool IsGuest(const model::User& u) { return u.username == kMoodleGuestUsername; }
 
   void PlanPerson(const model::Person& p) {
     if (p.username.empty()) {
@@ -87,6 +99,14 @@ class UserPlanner {
       return;
     }
     const model::User& u = *it->second;
+    if (IsGuest(u)) {
+      Problem(p, "'" + p.username + "' is Moodle's guest user: never adopted, updated or suspended");
+      return;
+    }
+    if (policy_.protected_users.count(u.id)) {
+      plan_.notes.push_back("user " + u.username + " is protected (site admin or the token's user): left alone");
+      return;
+    }
     if (u.auth != policy_.auth) {
       Problem(p, "Moodle user '" + p.username + "' (id " + std::to_string(u.id) + ") has auth '" + u.auth +
                      "', not '" + policy_.auth + "': left alone");
@@ -165,7 +185,7 @@ class UserPlanner {
   }
 
   void Removal(UserItem item) {
-    if (policy_.protected_users.count(item.userid)) {
+    if (policy_.protected_users.count(item.userid) || item.username == kMoodleGuestUsername) {
       plan_.notes.push_back("user " + item.username + " is protected (site admin or the token's user): not " +
                             (item.action == UserAction::kDelete ? "deleted" : "suspended"));
       return;
@@ -177,10 +197,11 @@ class UserPlanner {
     Add(std::move(item));
   }
 
-  void PlanLeaver(const model::ManagedUser& m) {
-    const model::User* u = Find(m.userid);
-    if (!u) return;  // deleted in Moodle meanwhile
-    if (u->auth != policy_.auth) return;
+  // A Moodle user of ours (managed, or with the swept auth) who is not in
+  // the source.
+  void PlanLeaver(const model::User& user) {
+    const model::User* u = &user;
+    if (u->auth != policy_.auth || IsGuest(*u)) return;
     switch (policy_.removed_user_action) {
       case RemovedUserAction::kKeep: return;
       case RemovedUserAction::kSuspend:
@@ -236,9 +257,12 @@ class UserPlanner {
   std::map<MoodleId, const model::User*> by_id_;
   std::map<std::string, std::vector<const model::User*>> by_email_;
   UserPlan plan_;
+  bool sweep_ = false;  // AuthSyncsEveryAccount(policy_.auth)
 };
 
 }  // namespace
+
+bool AuthSyncsEveryAccount(const std::string& auth) { return auth == "ldap" || auth == "cas" || auth == "db"; }
 
 const char* UserActionName(UserAction a) {
   switch (a) {

@@ -20,7 +20,8 @@ struct UserPolicy {
   // every run (auth_ldap's "Update local: On every login/sync").
   std::vector<std::string> mapped_fields;
   std::set<std::string> update_fields;
-  // Never suspended or deleted: site admins and the token's own user.
+  // Never suspended, revived or deleted: site admins and the token's own
+  // user. Moodle's guest user (username "guest") is never touched at all.
   std::set<MoodleId> protected_users;
   // Set by the run when the directory read was incomplete.
   std::vector<std::string> block_removals;
@@ -28,6 +29,18 @@ struct UserPolicy {
   double max_removals_percent = -1;
   long long allow_removals = -1;
 };
+
+// Moodle's guest account; never adopted, updated, suspended or deleted.
+inline constexpr const char* kMoodleGuestUsername = "guest";
+
+// True for the auth methods whose Moodle plugin syncs every account of that
+// auth from an external list (the sync_users of auth_ldap, of auth_db and of
+// the auth_cas add-on, built on auth_ldap): ldap, db, cas. Only for those
+// does enrolsync act, as the plugin would, on accounts it does not manage
+// yet: suspend (or delete) the ones missing from the source. Every other
+// auth (manual, email, oauth2…) is shared with accounts made by hand, so
+// only enrolsync's own users are touched.
+bool AuthSyncsEveryAccount(const std::string& auth);
 
 enum class UserAction { kCreate, kUpdate, kSuspend, kRevive, kDelete };
 const char* UserActionName(UserAction a);
@@ -60,6 +73,9 @@ struct UserPlan {
   std::vector<std::string> notes;
   UserSummary summary;
   int removals_withheld = 0;
+  // The users the sync governs, the base of max_removals' percentage: the
+  // managed ones still in Moodle, plus (AuthSyncsEveryAccount) every Moodle
+  // user with the policy's auth.
   long long managed_users = 0;
   long long removal_limit = -1;
   bool guard_tripped = false;
@@ -67,6 +83,13 @@ struct UserPlan {
 
 // `moodle_users`: every Moodle user with the policy's auth, plus any user whose
 // username or email matches a person (whatever their auth).
+//
+// As auth_ldap's sync_users (with removeuser = suspend or delete), where the
+// auth is one AuthSyncsEveryAccount:
+// - every non-deleted user with the policy's auth missing from the source is
+//   suspended (deleted), managed or not: the removal guards apply
+//   (block_removals, max_removals), protected users and the guest excepted;
+// For other auths only managed users are suspended or deleted.
 UserPlan BuildUserPlan(const std::vector<model::Person>& people, const std::vector<model::User>& moodle_users,
                        const std::map<MoodleId, model::ManagedUser>& managed, const UserPolicy& policy,
                        const std::string& source_name);

@@ -116,9 +116,79 @@ TEST_F(UserPlanTest, RemovedUserActionDeleteDeletesAndKeepKeeps) {
   EXPECT_THAT(Build().items, IsEmpty());
 }
 
-TEST_F(UserPlanTest, UnmanagedLdapUserMissingFromDirectoryIsLeftAlone) {
+// auth_ldap suspends every auth=ldap user missing from the directory, not
+// only those enrolsync has seen before.
+TEST_F(UserPlanTest, UnmanagedLdapUserMissingFromDirectoryIsSuspendedLikeAuthLdap) {
+  Person("present", "Pre", "Sent");
   MoodleUser("oldaccount", "Old", "Account");
-  EXPECT_THAT(Build().items, IsEmpty());
+  MoodleUser("oldsuspended", "Old", "Suspended", "ldap", /*suspended=*/true);
+  MoodleUser("teacher", "Manual", "Teacher", "manual");
+  auto p = Build();
+  ASSERT_THAT(Lines(p), ElementsAre("+ user present (Pre Sent, present@school.test)",
+                                    "- suspend user oldaccount (no longer in the directory)"));
+  EXPECT_EQ(p.items[1].reason, SuspendReason::kLeftDirectory);
+  EXPECT_EQ(p.managed_users, 2) << "the guard's base counts every ldap user";
+  policy.removed_user_action = RemovedUserAction::kDelete;
+  EXPECT_THAT(Lines(Build()), ElementsAre("+ user present (Pre Sent, present@school.test)", "- delete user oldaccount",
+                                          "- delete user oldsuspended"));
+  policy.removed_user_action = RemovedUserAction::kKeep;
+  EXPECT_EQ(Build().summary.Removals(), 0);
+}
+
+TEST_F(UserPlanTest, UnmanagedLeaversObeyTheGuardTheBlockAndTheProtection) {
+  policy.max_removals_percent = 10;
+  for (int i = 0; i < 20; ++i) {
+    auto& u = MoodleUser("u" + std::to_string(i), "U", std::to_string(i));
+    if (i >= 2) Person(u.username, "U", std::to_string(i));
+  }
+  auto p = Build();
+  EXPECT_EQ(p.summary.suspend, 2);
+  EXPECT_FALSE(p.guard_tripped) << "2 of 20";
+  people.erase(people.begin(), people.begin() + 1);
+  EXPECT_TRUE(Build().guard_tripped) << "3 of 20";
+  policy.block_removals = {"the user source returned no users"};
+  p = Build();
+  EXPECT_THAT(p.items, IsEmpty());
+  EXPECT_EQ(p.removals_withheld, 3);
+  policy.block_removals.clear();
+  policy.protected_users = {users[0].id, users[1].id};
+  p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("- suspend user u2 (no longer in the directory)"));
+  EXPECT_THAT(p.notes, ElementsAre(HasSubstr("u0 is protected"), HasSubstr("u1 is protected")));
+}
+
+// With any other auth (manual: an MIS user table) the accounts of that auth
+// include the guest, the admins and accounts made by hand: only enrolsync's
+// own users are ever suspended.
+TEST_F(UserPlanTest, WithManualAuthOnlyManagedUsersAreSuspended) {
+  policy.auth = "manual";
+  MoodleUser("guest", "Guest", "User", "manual");
+  MoodleUser("admin", "Admin", "User", "manual");
+  MoodleUser("examiner", "Ex", "Aminer", "manual");
+  Manage(MoodleUser("leaver", "Lee", "Ver", "manual"));
+  Person("present", "Pre", "Sent");
+  for (auto action : {RemovedUserAction::kSuspend, RemovedUserAction::kDelete}) {
+    policy.removed_user_action = action;
+    auto p = Build();
+    ASSERT_EQ(p.summary.Removals(), 1);
+    EXPECT_EQ(p.items.back().username, "leaver");
+    EXPECT_EQ(p.managed_users, 1);
+  }
+}
+
+TEST_F(UserPlanTest, TheGuestUserIsNeverTouched) {
+  auto& guest = MoodleUser("guest", "Guest", "User", "ldap");
+  Manage(guest);  // even if it somehow were managed
+  Person("guest", "Changed", "Name", /*disabled=*/true);
+  auto p = Build();
+  EXPECT_THAT(p.items, IsEmpty());
+  EXPECT_THAT(p.adoptions, IsEmpty());
+  EXPECT_THAT(p.problems[0].reason, HasSubstr("is Moodle's guest user"));
+  people.clear();
+  Person("other", "Ot", "Her");
+  p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("+ user other (Ot Her, other@school.test)"));
+  EXPECT_EQ(p.managed_users, 0);
 }
 
 TEST_F(UserPlanTest, UserBackInDirectoryIsRevivedWhenWeSuspendedThem) {
@@ -161,6 +231,17 @@ TEST_F(UserPlanTest, ProtectedUsersAreNeverSuspendedOrDeleted) {
   auto p = Build();
   EXPECT_THAT(p.items, IsEmpty());
   EXPECT_THAT(p.notes, ElementsAre(HasSubstr("protected")));
+}
+
+TEST_F(UserPlanTest, ProtectedUsersInTheDirectoryAreNotAdoptedOrChanged) {
+  policy.auth = "manual";
+  auto& admin = MoodleUser("admin", "Admin", "User", "manual");
+  Person("admin", "Mis", "Name", /*disabled=*/true);
+  policy.protected_users = {admin.id};
+  auto p = Build();
+  EXPECT_THAT(p.items, IsEmpty());
+  EXPECT_THAT(p.adoptions, IsEmpty());
+  EXPECT_THAT(p.notes, ElementsAre(HasSubstr("admin is protected")));
 }
 
 TEST_F(UserPlanTest, BlockedRemovalsAreWithheldButCreatesProceed) {
