@@ -243,5 +243,36 @@ TEST_F(FidelityTest, MissingDefaultCategoryFallsBackToTheFirstCategory) {
   EXPECT_EQ(warnings, 1) << "said once";
 }
 
+// ---------------------------------------------------------------- fix 5
+
+// [courses.defaults] visible left out: Moodle's default decides (the
+// recorded 5.1 site creates the course hidden). With ignore_hidden_courses a
+// course Moodle created hidden gets no enrolments, as in enrol_database.
+TEST_F(FidelityTest, VisibilityLeftToMoodleIsNotAssumedVisibleWithIgnoreHiddenCourses) {
+  Start("suspend");
+  {
+    std::ifstream in(site_->config_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string cfg = text.str();
+    for (auto [from, to] : {std::pair<std::string, std::string>{"visible = false\n", ""},
+                            {"ignore_hidden_courses = false", "ignore_hidden_courses = true"}}) {
+      auto pos = cfg.find(from);
+      ASSERT_NE(pos, std::string::npos) << from;
+      cfg.replace(pos, from.size(), to);
+    }
+    std::ofstream(site_->config_path()) << cfg;
+  }
+  Feed({{a_, teacher_, 3}, {a_, pupils_[0], 5}, {b_, pupils_[1], 5}});
+  site_->moodle().ResetCallCounts();
+  auto r = SyncOk("initial");
+  EXPECT_EQ(site_->moodle().CallCounts()["core_course_create_courses"] > 0, true);
+  EXPECT_GT(r.apply.applied.courses_create, 3);
+  for (const auto& c : site_->moodle().Courses()) EXPECT_FALSE(c.visible) << c.shortname << ": Moodle's default";
+  EXPECT_TRUE(site_->moodle().Enrolments().empty()) << "no one is enrolled in a hidden course";
+  EXPECT_TRUE(r.apply.failures.empty());
+  ExpectConverged("hidden courses skipped");
+}
+
 }  // namespace
 }  // namespace enrolsync::testing

@@ -291,7 +291,7 @@ Status LoadCourses(const Section& s, const Section& defaults, CoursesConfig* c, 
       } else {
         return Fail(ErrorCode::kConfig, defaults.Where(*n) + "[courses.defaults] " + key + " must be true or false");
       }
-      if (key == "visible") c->visible = value == "1";
+      if (key == "visible") c->visible = value == "1";  // only when set: else Moodle's default
     } else if (auto i = n->value<int64_t>()) {
       value = std::to_string(*i);
     } else if (auto str = n->value<std::string>()) {

@@ -32,7 +32,9 @@ struct CoursesConfig {
   // [courses.defaults], split the way core_course_create_courses wants them.
   std::vector<std::pair<std::string, std::string>> fields;          // visible=0, format=topics…
   std::vector<std::pair<std::string, std::string>> format_options;  // coursedisplay, numsections…
-  bool visible = true;
+  // [courses.defaults] visible; unset: not sent, so Moodle gives the course
+  // its own default (the recorded 5.1 site creates it hidden).
+  std::optional<bool> visible;
 };
 
 struct EnrolmentsConfig {

@@ -99,7 +99,7 @@ TEST_F(ConfigTest, IssueExampleLoadsAsWritten) {
   EXPECT_EQ(cfg->policy.unenrol_action, plan::UnenrolAction::kSuspend);
   EXPECT_DOUBLE_EQ(cfg->policy.max_removals_percent, 10);
   EXPECT_EQ(cfg->policy.max_removals, -1);
-  EXPECT_FALSE(cfg->policy.new_courses_visible);
+  EXPECT_EQ(cfg->policy.new_courses_visible, std::optional<bool>(false));
   using P = std::pair<std::string, std::string>;
   EXPECT_THAT(cfg->courses.fields, ::testing::ElementsAre(P{"visible", "0"}, P{"format", "topics"},
                                                           P{"showreports", "1"}, P{"enablecompletion", "1"}));
@@ -262,6 +262,18 @@ TEST_F(ConfigTest, CoursesSectionIsOptional) {
   auto cfg = Load(text);
   ASSERT_TRUE(cfg) << cfg.error().message;
   EXPECT_FALSE(cfg->courses.enabled);
+}
+
+// Moodle's own default applies when visible is left out: it is not sent.
+TEST_F(ConfigTest, VisibleLeftOutIsNotSentAndLeftToMoodle) {
+  auto cfg = Load(Replace(kIssueExample, "visible = false\n", ""));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_FALSE(cfg->courses.visible.has_value());
+  EXPECT_FALSE(cfg->policy.new_courses_visible.has_value()) << "not assumed visible";
+  for (const auto& [k, v] : cfg->courses.fields) EXPECT_NE(k, "visible");
+  auto shown = Load(Replace(kIssueExample, "visible = false", "visible = true"));
+  ASSERT_TRUE(shown) << shown.error().message;
+  EXPECT_EQ(shown->policy.new_courses_visible, std::optional<bool>(true));
 }
 
 TEST_F(ConfigTest, MissingFileIsReported) {

@@ -398,9 +398,11 @@ class Planner {
     }
 
     // New courses: everything is an enrolment.
+    bool any_new = false;
     for (const auto& [t, users] : wants_) {
       if (t.create_index < 0) continue;
-      if (policy_.ignore_hidden_courses && !policy_.new_courses_visible) {
+      any_new = true;
+      if (policy_.ignore_hidden_courses && policy_.new_courses_visible == false) {
         plan_.notes.push_back("new course '" + plan_.items[t.create_index].course_shortname +
                               "' will be hidden: no enrolments (ignore_hidden_courses)");
         continue;
@@ -410,6 +412,12 @@ class Planner {
         for (std::size_t i = 1; i < w.roles.size(); ++i)
           Add(Item(Action::kRoleAssign, t, userid, w.course_key, w.user_key, w.roles[i], "second role in the feed"));
       }
+    }
+    if (any_new && policy_.ignore_hidden_courses && !policy_.new_courses_visible.has_value()) {
+      plan_.recheck_new_course_visibility = true;
+      plan_.notes.push_back(
+          "new courses get Moodle's default visibility ([courses.defaults] visible is not set): their enrolments "
+          "are applied only where Moodle creates them visible (ignore_hidden_courses)");
     }
 
     static const std::map<MoodleId, Want> kNoWants;

@@ -99,6 +99,11 @@ struct Plan {
   long long removal_limit = -1;          // -1: no limit
   bool guard_tripped = false;            // removals exceed the limit: apply nothing
 
+  // ignore_hidden_courses with the new courses' visibility left to Moodle:
+  // the executor reads the courses it created back and skips the items of
+  // those Moodle created hidden.
+  bool recheck_new_course_visibility = false;
+
   bool HasChanges() const { return !items.empty(); }
 };
 

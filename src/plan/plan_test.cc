@@ -711,6 +711,19 @@ TEST_F(PlanTest, HiddenNewCourseGetsNoEnrolmentsWhenIgnoreHiddenCourses) {
   EXPECT_EQ(p.summary.enrol, 0);
 }
 
+TEST_F(PlanTest, NewCourseVisibilityLeftToMoodleIsCheckedBeforeEnrollingWhenIgnoreHiddenCourses) {
+  policy.ignore_hidden_courses = true;  // new_courses_visible unset: Moodle's default
+  CourseRow("A", "A", "a", "1");
+  AddUser("a@school.test");
+  Row("a", "a@school.test");
+  Plan p = Build();
+  EXPECT_EQ(p.summary.enrol, 1);
+  EXPECT_TRUE(p.recheck_new_course_visibility) << "the executor reads the new course back first";
+  EXPECT_THAT(p.notes, ElementsAre(HasSubstr("Moodle's default visibility")));
+  policy.ignore_hidden_courses = false;
+  EXPECT_FALSE(Build().recheck_new_course_visibility);
+}
+
 // ---------------------------------------------------------------- safety
 
 TEST_F(PlanTest, BlockedRemovalsAreWithheldWhileAdditionsProceed) {

@@ -2,6 +2,7 @@
 // plan, plus the safety switches. Filled in from config; plain data.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,9 @@ struct Policy {
   bool take_over_existing = false;
   // Whether courses enrolsync creates start visible ([courses.defaults]
   // visible): with ignore_hidden_courses a hidden new course gets no
-  // enrolments, as in enrol_database.
-  bool new_courses_visible = true;
+  // enrolments, as in enrol_database. Unset: Moodle's default decides, and
+  // the executor reads the new courses back before enrolling anyone.
+  std::optional<bool> new_courses_visible;
 
   // [safety]. Removals = suspensions + unenrolments of enrolments we own.
   long long max_removals = -1;        // absolute limit; -1 = none

@@ -21,6 +21,7 @@ class Executor {
     total_ = plan_.items.size() + plan_.forget.size();
     CreateCourses();
     ResolveNewCourseIds();
+    RecheckNewCourseVisibility();
     Phase(Action::kEnrol);
     Phase(Action::kUnsuspend);
     Phase(Action::kRoleAssign);
@@ -130,6 +131,31 @@ class Executor {
     }
   }
 
+  // ignore_hidden_courses, visibility left to Moodle: a course Moodle
+  // created hidden gets no enrolments, as enrol_database skips hidden courses.
+  // When the read fails nothing goes into the new courses this run.
+  void RecheckNewCourseVisibility() {
+    if (!plan_.recheck_new_course_visibility) return;
+    std::set<model::MoodleId> created;
+    for (const auto& item : plan_.items)
+      if (item.action == Action::kCreateCourse && item.courseid) created.insert(item.courseid);
+    if (created.empty()) return;
+    auto courses = client_.GetAllCourses();
+    if (!courses) {
+      unknown_visibility_ = created;
+      unknown_visibility_error_ = courses.error().message;
+      return;
+    }
+    for (const auto& c : *courses) {
+      if (!created.count(c.id) || c.visible) continue;
+      hidden_created_.insert(c.id);
+      std::string note = "new course '" + c.shortname + "' was created hidden (Moodle's default visibility): no "
+                         "enrolments (ignore_hidden_courses)";
+      plan_.notes.push_back(note);
+      Trace(note);
+    }
+  }
+
   void Phase(Action action) {
     std::vector<std::size_t> idx;
     for (std::size_t i = 0; i < plan_.items.size(); ++i) {
@@ -137,6 +163,16 @@ class Executor {
       if (item.action != action) continue;
       if (item.courseid == 0) {
         Failed(i, "skipped: course '" + item.course_shortname + "' was not created");
+        Progress(1);
+        continue;
+      }
+      if (item.create_index >= 0 && hidden_created_.count(item.courseid)) {
+        Progress(1);
+        continue;
+      }
+      if (item.create_index >= 0 && unknown_visibility_.count(item.courseid)) {
+        Failed(i, "skipped: could not read whether the new course is visible (ignore_hidden_courses): " +
+                      unknown_visibility_error_);
         Progress(1);
         continue;
       }
@@ -302,6 +338,9 @@ class Executor {
   ApplyResult result_;
   std::size_t done_ = 0, total_ = 0;
   std::set<model::CourseUser> failed_;  // (course, user) whose change failed this run
+  std::set<model::MoodleId> hidden_created_;       // created this run, hidden by Moodle's default
+  std::set<model::MoodleId> unknown_visibility_;   // created this run, visibility could not be read
+  std::string unknown_visibility_error_;
 };
 
 }  // namespace
