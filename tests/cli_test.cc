@@ -138,5 +138,35 @@ TEST_F(CliTest, CheckValidatesSourcesMappingsAndToken) {
   EXPECT_THAT(bad.out, HasSubstr("did you mean \"intRoleID\""));
 }
 
+// Moodle rolls a deadlocked call back; enrolsync sends it again and says so
+// in the summary, the JSON and the log, instead of hiding the failed calls.
+TEST_F(CliTest, RetriedCallsAreReportedInTextAndJson) {
+  sandbox::Sandbox::Fault f;
+  f.function = "enrol_manual_enrol_users";
+  f.skip = 1;
+  f.times = 1;  // the call sent again succeeds
+  f.kind = sandbox::Sandbox::Fault::kException;
+  f.errorcode = "dmlwriteexception";
+  site_->moodle().InjectFault(f);
+  auto s = Enrolsync("sync " + cfg_);
+  EXPECT_EQ(s.exit_code, 0) << s.out;
+  EXPECT_THAT(s.out, HasSubstr("1 call retried: database error (Moodle rolled them back; each was sent again)"));
+  auto again = Enrolsync("sync " + cfg_);
+  EXPECT_THAT(again.out, Not(HasSubstr("retried")));
+
+  site_->moodle().InjectFault(f);
+  ASSERT_TRUE(site_->Exec("DELETE FROM TblTeachingManagerSetLists WHERE TblTeachingManagerSetListsID IN "
+                          "(SELECT TblTeachingManagerSetListsID FROM TblTeachingManagerSetLists LIMIT 3)"));
+  std::ofstream(site_->config_path(), std::ios::app) << "\n";
+  auto j = Enrolsync("sync -v --json " + cfg_);
+  auto doc = nlohmann::json::parse(j.out.substr(j.out.find('{')), nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << j.out;
+  EXPECT_EQ(doc["calls"]["retried"]["total"], 0) << "the removal-only run makes no enrol call";
+  ASSERT_TRUE(doc.contains("trace")) << "-v with --json puts the lines in \"trace\"";
+  bool listed = false;
+  for (const auto& line : doc["trace"]) listed |= line.get<std::string>().find("suspending") != std::string::npos;
+  EXPECT_TRUE(listed) << doc["trace"].dump();
+}
+
 }  // namespace
 }  // namespace enrolsync::testing

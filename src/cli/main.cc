@@ -77,11 +77,14 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
   bool tty = ::isatty(STDERR_FILENO) && !f.json;
   ProgressLine progress(tty && opt.apply);
   if (opt.apply) opt.progress = [&progress](std::size_t d, std::size_t t) { progress(d, t); };
+  // -v with --json: the lines go into the JSON object's "trace" array.
+  std::vector<std::string> trace;
   if (apply && f.verbose && !f.json) opt.trace = [](const std::string& line) { std::cout << "  " << line << "\n"; };
+  if (apply && f.verbose && f.json) opt.trace = [&trace](const std::string& line) { trace.push_back(line); };
 
   sync::RunReport r = sync::RunOnce(cfg, opt);
   if (f.json) {
-    std::cout << cli::ReportJson(r, command) << "\n";
+    std::cout << cli::ReportJson(r, command, f.verbose && apply ? &trace : nullptr) << "\n";
   } else if (r.exit_code == sync::kExitError) {
     std::cerr << "enrolsync " << command << ": " << r.error << "\n";
   } else {

@@ -144,13 +144,28 @@ void PrintRunSummary(const sync::RunReport& r, std::ostream& out) {
     by += (by.empty() ? "" : ", ") + fn + " " + std::to_string(st.calls);
   }
   out << "Moodle calls: " << calls << " (" << r.write_calls << " writes)" << (by.empty() ? "" : ": " + by) << "\n";
+  if (std::string retried = RetriesLine(r.retries); !retried.empty())
+    out << retried << " (Moodle rolled them back; each was sent again)\n";
   out << "Time: sources " << Seconds(r.timings.sources) << ", Moodle reads " << Seconds(r.timings.moodle_read)
       << " (" << r.courses_verified << " courses verified), users " << Seconds(r.timings.users) << ", planning "
       << Seconds(r.timings.planning) << ", apply " << Seconds(r.timings.apply) << "\n";
 }
 
-std::string ReportJson(const sync::RunReport& r, const std::string& command) {
-  return sync::ReportJson(r, command);
+std::string ReportJson(const sync::RunReport& r, const std::string& command,
+                       const std::vector<std::string>* trace) {
+  return sync::ReportJson(r, command, trace);
+}
+
+std::string RetriesLine(const std::map<std::string, int>& retries) {
+  int total = 0;
+  std::string by;
+  for (const auto& [reason, n] : retries) {
+    if (n <= 0) continue;
+    total += n;
+    by += (by.empty() ? "" : ", ") + (retries.size() > 1 ? std::to_string(n) + " " : "") + reason;
+  }
+  if (total == 0) return "";
+  return std::to_string(total) + (total == 1 ? " call" : " calls") + " retried: " + by;
 }
 
 }  // namespace enrolsync::cli

@@ -20,6 +20,9 @@ void PrintGuard(const sync::RunReport& r, std::ostream& out);
 // After sync: applied counts, failures, calls by function, timings.
 void PrintRunSummary(const sync::RunReport& r, std::ostream& out);
 // The whole report as one JSON object (see README "JSON output").
-std::string ReportJson(const sync::RunReport& r, const std::string& command);
+std::string ReportJson(const sync::RunReport& r, const std::string& command,
+                       const std::vector<std::string>* trace = nullptr);
+// "15 calls retried: deadlock", "" when none was.
+std::string RetriesLine(const std::map<std::string, int>& retries);
 
 }  // namespace enrolsync::cli

@@ -45,6 +45,9 @@ WsError FaultError(const std::string& code) {
   if (code == "invalidrecordunknown") return MissingRecord();
   if (code == "codingerror") return CodingError("injected fault");
   if (code == "invalidtoken") return MoodleError("invalidtoken", "Invalid token - token not found");
+  // A PostgreSQL deadlock inside Moodle, as it answers with debugging off
+  // (Moodle rolled the call back).
+  if (code == "dmlwriteexception") return {"dml_write_exception", "dmlwriteexception", "Error writing to database"};
   return MoodleError(code);
 }
 

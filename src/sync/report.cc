@@ -4,7 +4,7 @@
 
 namespace enrolsync::sync {
 
-std::string ReportJson(const RunReport& r, const std::string& command) {
+std::string ReportJson(const RunReport& r, const std::string& command, const std::vector<std::string>* trace) {
   using nlohmann::json;
   const auto& p = r.plan;
   auto summary = [](const plan::Summary& s, std::size_t problems) {
@@ -100,7 +100,12 @@ std::string ReportJson(const RunReport& r, const std::string& command) {
     calls[fn] = json{{"calls", st.calls}, {"failed", st.failed}, {"seconds", st.seconds}};
     total += st.calls;
   }
-  j["calls"] = json{{"total", total}, {"writes", r.write_calls}, {"by_function", calls}};
+  int retried = 0;
+  for (const auto& [reason, n] : r.retries) retried += n;
+  j["calls"] = json{{"total", total},
+                    {"writes", r.write_calls},
+                    {"by_function", calls},
+                    {"retried", json{{"total", retried}, {"by_reason", r.retries}}}};
   j["timings"] = json{{"sources_s", r.timings.sources},
                       {"users_s", r.timings.users},
                       {"moodle_read_s", r.timings.moodle_read},
@@ -115,6 +120,7 @@ std::string ReportJson(const RunReport& r, const std::string& command) {
   j["courses_verified"] = r.courses_verified;
   j["warnings"] = r.warnings;
   j["run_id"] = r.run_id;
+  if (trace) j["trace"] = *trace;
   return j.dump(2);
 }
 

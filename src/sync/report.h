@@ -3,11 +3,15 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "sync/runner.h"
 
 namespace enrolsync::sync {
 
-std::string ReportJson(const RunReport& r, const std::string& command);
+// `trace`, when given (sync -v --json), becomes the "trace" array: the
+// Moodle-style lines -v prints as text.
+std::string ReportJson(const RunReport& r, const std::string& command,
+                       const std::vector<std::string>* trace = nullptr);
 
 }  // namespace enrolsync::sync

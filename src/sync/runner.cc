@@ -65,8 +65,11 @@ class Runner {
 
     report_.calls = client_ ? client_->Stats() : decltype(report_.calls){};
     report_.write_calls = client_ ? client_->WriteCalls() : 0;
+    report_.retries = client_ ? client_->Retries() : decltype(report_.retries){};
     if (report_.exit_code == kExitError) LogError(report_.error);
     for (const auto& w : report_.warnings) LogWarn(w);
+    for (const auto& [reason, n] : report_.retries)
+      LogWarn(std::to_string(n) + " call(s) retried: " + reason + " (Moodle rolled them back; each was sent again)");
     LogInfo(command + " finished: " + SummaryLine() + " exit=" + std::to_string(report_.exit_code));
     if (run_id) {
       std::string json = ReportJson(report_, command);

@@ -62,6 +62,9 @@ struct RunReport {
   Timings timings;
   std::map<std::string, moodle::FunctionStats> calls;
   int write_calls = 0;
+  // Calls sent again after Moodle rolled them back or the connection
+  // failed, by reason ("deadlock", "timeout"...): see moodle::Client::Retries.
+  std::map<std::string, int> retries;
   int courses_verified = 0;
   std::vector<std::string> warnings;  // e.g. the welcome-message trap
   std::vector<ops::HookResult> hooks;  // [[hooks]] run after this job
