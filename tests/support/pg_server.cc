@@ -148,6 +148,36 @@ Status ExecSqlite(const std::string& path, const std::string& sql) {
   return Ok();
 }
 
+Result<std::vector<std::vector<std::string>>> QuerySqlite(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Fail(ErrorCode::kIo, "cannot open " + path + ": " + msg);
+  }
+  std::vector<std::vector<std::string>> out;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return Fail(ErrorCode::kSource, "sqlite " + path + ": " + msg + " in: " + sql);
+  }
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int i = 0; i < sqlite3_column_count(st); ++i) {
+      const unsigned char* t = sqlite3_column_text(st, i);
+      row.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+    }
+    out.push_back(std::move(row));
+  }
+  std::string msg = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  if (!msg.empty()) return Fail(ErrorCode::kSource, "sqlite " + path + ": " + msg + " in: " + sql);
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 
 Result<std::unique_ptr<PgServer>> PgServer::Start(const std::string& locale) {

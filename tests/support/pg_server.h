@@ -31,6 +31,9 @@ Status WriteFile(const std::string& path, const std::string& content);
 // Creates (or opens) the SQLite database at `path` and runs `sql` (several
 // statements allowed).
 Status ExecSqlite(const std::string& path, const std::string& sql);
+// Runs one query against the SQLite database at `path`; every value as
+// text, NULL as "".
+Result<std::vector<std::vector<std::string>>> QuerySqlite(const std::string& path, const std::string& sql);
 
 // A PostgreSQL server of its own: initdb into a temp dir, postgres on
 // 127.0.0.1 at a free port (unix socket in the temp dir), a database and a

@@ -1,0 +1,78 @@
+// A school on a real Moodle (tests/support/moodle_server.h): the generated
+// iSAMS school in SQLite, its people in a real slapd, its categories made in
+// Moodle in id order (so the view's category ids are Moodle's), and an
+// enrolsync config syncing users from the directory and courses and
+// enrolments from the MIS. Used by the realmoodle tests and benchmarks.
+//
+// Thread safety: one thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "schoolgen/schoolgen.h"
+#include "support/moodle_server.h"
+#include "support/pg_server.h"
+#include "support/slapd_server.h"
+#include "sync/runner.h"
+#include "util/result.h"
+
+namespace enrolsync::testing {
+
+// A directory entry, as enrolsync should leave its Moodle user.
+struct DirectoryPerson {
+  std::string ou;  // "Students" or "Staff"
+  std::string firstname, lastname, email, idnumber;
+  bool suspended = false;  // expected in Moodle (left the directory)
+  bool operator==(const DirectoryPerson&) const = default;
+};
+
+struct RealSchoolOptions {
+  schoolgen::Options size;
+  std::string unenrol_action = "suspend";
+  // Lines appended to the config's [moodle] table (e.g. enrol_concurrency = 1).
+  std::string moodle_extra;
+  // The index of a person whose directory mail is stored with capitals
+  // (J.Smith@School.test style; the MIS keeps it in lower case); -1: none.
+  int capitalised_mail = 10;
+};
+
+class RealSchool {
+ public:
+  // Starts Moodle (installing the fixture if needed) and slapd, writes the
+  // school and the config. Not found distribution: kNotFound.
+  static Result<std::unique_ptr<RealSchool>> Start(const RealSchoolOptions& options);
+
+  sync::RunReport Sync(bool verify_all = false);
+
+  testsupport::MoodleServer& moodle() { return *moodle_; }
+  testsupport::SlapdServer& slapd() { return *slapd_; }
+  const schoolgen::School& school() const { return school_; }
+  // username -> what the directory holds now (kept by the caller's changes).
+  std::map<std::string, DirectoryPerson>& people() { return people_; }
+  // Moodle category ids that exist ("1" and the school's).
+  const std::vector<std::string>& categories() const { return categories_; }
+  std::string mis_path() const { return dir_.File("school.db"); }
+  std::string config_path() const { return dir_.File("enrolsync.toml"); }
+
+  static std::string Dn(const std::string& uid, const DirectoryPerson& p);
+  // The LDIF of one entry (ends with a blank line).
+  static std::string Entry(const std::string& uid, const DirectoryPerson& p);
+  // "anna.smith@school.test" -> "Anna.Smith@School.test"
+  static std::string Capitalised(const std::string& email);
+
+ private:
+  RealSchool() = default;
+  Status Setup(const RealSchoolOptions& options);
+
+  testsupport::TempDir dir_;
+  std::unique_ptr<testsupport::MoodleServer> moodle_;
+  std::unique_ptr<testsupport::SlapdServer> slapd_;
+  schoolgen::School school_;
+  std::map<std::string, DirectoryPerson> people_;
+  std::vector<std::string> categories_;
+};
+
+}  // namespace enrolsync::testing
