@@ -415,6 +415,54 @@ TEST_F(UsersTest, LdapUsersMissingBeforeTheFirstRunAreSuspendedUnderTheGuards) {
   EXPECT_EQ(r.users.plan.summary.Changes(), 0) << "stable";
 }
 
+// auth_ldap (removeuser = suspend) suspended users when they left the
+// directory and revives them when they are back: enrolsync adopts them and
+// does the same, now or when they come back later.
+TEST_F(UsersTest, UsersAuthLdapSuspendedAreRevivedWhenInTheDirectory) {
+  SeedAuthLdapUsers({"former1"});
+  auto before = MoodleLdapUsers();
+  for (const char* name : {"pupil0100", "staff010", "former1"})
+    ASSERT_TRUE(moodle_->SetUserSuspended(before.at(name).id, true));
+  // The first revive call fails: the users are adopted all the same, and
+  // revived by the next run.
+  sandbox::Sandbox::Fault fault;
+  fault.function = "core_user_update_users";
+  fault.times = 1000000;  // every call, including the client's one-by-one retries
+  moodle_->InjectFault(fault);
+  auto r = Sync();
+  moodle_->ClearFaults();
+  EXPECT_EQ(r.exit_code, sync::kExitPartial);
+  EXPECT_EQ(r.users.apply.failures.size(), 2u);
+  EXPECT_EQ(r.users.plan.adoptions.size(), 890u);
+  EXPECT_TRUE(MoodleLdapUsers().at("pupil0100").suspended);
+  std::vector<std::string> trace;
+  r = Sync(-1, &trace);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.users.apply.applied.revive, 2);
+  EXPECT_EQ(r.users.apply.applied.suspend, 0) << "former1 is suspended already";
+  auto after = MoodleLdapUsers();
+  EXPECT_FALSE(after.at("pupil0100").suspended);
+  EXPECT_FALSE(after.at("staff010").suspended);
+  EXPECT_TRUE(after.at("former1").suspended);
+  EXPECT_EQ(after.at("pupil0100").id, before.at("pupil0100").id);
+  EXPECT_THAT(trace, Contains("\tRevived user pupil0100 id " + std::to_string(before.at("pupil0100").id)));
+  EXPECT_EQ(ActiveEnrolments(after.at("pupil0100").id), 1) << "enrolled in this run";
+
+  // former1 comes back to the directory later: revived then.
+  ASSERT_TRUE(slapd_->Add("dn: uid=former1,ou=Students,dc=school,dc=test\nobjectClass: inetOrgPerson\nuid: former1\n"
+                          "givenName: Former\nsn: former1\ncn: Former former1\nmail: former1@old.school.test\n\n"));
+  r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.users.apply.applied.revive, 1);
+  EXPECT_FALSE(MoodleLdapUsers().at("former1").suspended);
+
+  // Managed now: an admin's suspension is not undone.
+  ASSERT_TRUE(moodle_->SetUserSuspended(before.at("pupil0100").id, true));
+  r = Sync();
+  EXPECT_EQ(r.users.apply.applied.revive, 0);
+  EXPECT_TRUE(MoodleLdapUsers().at("pupil0100").suspended);
+}
+
 TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsSuspended) {
   ASSERT_TRUE(slapd_->Add(
       "dn: ou=AD,dc=school,dc=test\nobjectClass: organizationalUnit\nou: AD\n\n"

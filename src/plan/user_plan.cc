@@ -114,12 +114,27 @@ class UserPlanner {
     }
     auto m = managed_.find(u.id);
     bool managed = m != managed_.end();
+    // The suspension of a user adopted now, when it is the directory's: it
+    // is recorded as enrolsync's own, so it is lifted once the person is in
+    // the directory and enabled.
+    model::SuspendReason adopted_suspension = model::SuspendReason::kNone;
     if (!managed) {
+      if (u.suspended && sweep_) {
+        if (p.disabled) {
+          adopted_suspension = model::SuspendReason::kDisabledInDirectory;
+        } else if (policy_.removed_user_action == RemovedUserAction::kSuspend) {
+          // auth_ldap (removeuser = suspend) revives every suspended user of
+          // its auth found in the directory: it suspended them when they
+          // left, and cannot tell its suspensions from an admin's.
+          adopted_suspension = model::SuspendReason::kLeftDirectory;
+        }
+      }
       UserItem adopt;
       adopt.action = UserAction::kUpdate;
       adopt.userid = u.id;
       adopt.username = u.username;
       adopt.adopt = true;
+      adopt.reason = adopted_suspension;
       adopt.why = "existing " + policy_.auth + " user adopted";
       plan_.adoptions.push_back(adopt);
     }
@@ -152,8 +167,10 @@ class UserPlanner {
       upd.why = "directory fields changed";
       Add(std::move(upd));
     }
-    // Suspension.
-    model::SuspendReason ours = managed ? m->second.suspended_by_us : model::SuspendReason::kNone;
+    // Suspension. Revived: users suspended by enrolsync, or (adopted now)
+    // by the directory's plugin. A user an admin suspended while enrolsync
+    // managed them stays suspended (auth_ldap would revive them).
+    model::SuspendReason ours = managed ? m->second.suspended_by_us : adopted_suspension;
     if (p.disabled) {
       if (!u.suspended) {
         Removal(SuspendItem(u, model::SuspendReason::kDisabledInDirectory, "disabled in the directory"));
@@ -166,7 +183,9 @@ class UserPlanner {
         r.action = UserAction::kRevive;
         r.userid = u.id;
         r.username = u.username;
-        r.why = ours == model::SuspendReason::kLeftDirectory ? "back in the directory" : "enabled in the directory";
+        r.why = !managed ? "in the directory; suspended before enrolsync managed it (auth_ldap revives it)"
+                : ours == model::SuspendReason::kLeftDirectory ? "back in the directory"
+                                                               : "enabled in the directory";
         Add(std::move(r));
       } else {
         plan_.notes.push_back("user " + u.username + " stays suspended: suspended in Moodle, not by enrolsync");

@@ -37,9 +37,10 @@ inline constexpr const char* kMoodleGuestUsername = "guest";
 // auth from an external list (the sync_users of auth_ldap, of auth_db and of
 // the auth_cas add-on, built on auth_ldap): ldap, db, cas. Only for those
 // does enrolsync act, as the plugin would, on accounts it does not manage
-// yet: suspend (or delete) the ones missing from the source. Every other
-// auth (manual, email, oauth2…) is shared with accounts made by hand, so
-// only enrolsync's own users are touched.
+// yet: suspend (or delete) the ones missing from the source, revive the
+// ones the plugin suspended. Every other auth (manual, email, oauth2…) is
+// shared with accounts made by hand, so only enrolsync's own users are
+// touched.
 bool AuthSyncsEveryAccount(const std::string& auth);
 
 enum class UserAction { kCreate, kUpdate, kSuspend, kRevive, kDelete };
@@ -55,7 +56,10 @@ struct UserItem {
   std::string username;
   std::map<std::string, std::string> fields;  // kCreate: every mapped field
   std::vector<FieldChange> changes;           // kUpdate
-  model::SuspendReason reason = model::SuspendReason::kNone;  // kSuspend
+  // kSuspend: why. Adoption: the suspension the adopted user already has,
+  // when it is the directory's doing (then recorded as enrolsync's own, so
+  // it is lifted once the person is back and enabled).
+  model::SuspendReason reason = model::SuspendReason::kNone;
   bool adopt = false;  // start managing an existing user (with or without other changes)
   std::string why;
 };
@@ -89,7 +93,11 @@ struct UserPlan {
 // - every non-deleted user with the policy's auth missing from the source is
 //   suspended (deleted), managed or not: the removal guards apply
 //   (block_removals, max_removals), protected users and the guest excepted;
-// For other auths only managed users are suspended or deleted.
+// - a suspended user found again (and enabled) is revived when enrolsync
+//   suspended them, or when it did not manage them yet (auth_ldap revives
+//   those, with removeuser = suspend); a user an admin suspended while
+//   enrolsync managed them stays suspended.
+// For other auths only managed users are suspended, deleted or revived.
 UserPlan BuildUserPlan(const std::vector<model::Person>& people, const std::vector<model::User>& moodle_users,
                        const std::map<MoodleId, model::ManagedUser>& managed, const UserPolicy& policy,
                        const std::string& source_name);

@@ -205,6 +205,54 @@ TEST_F(UserPlanTest, AdminSuspendedUserStaysSuspended) {
   EXPECT_THAT(p.notes, ElementsAre(HasSubstr("stays suspended")));
 }
 
+// auth_ldap (removeuser = suspend) revives suspended ldap users found in the
+// directory; enrolsync does so for users it did not manage yet.
+TEST_F(UserPlanTest, SuspendedUserAdoptedFromAuthLdapIsRevived) {
+  Person("returner", "Re", "Turner");
+  MoodleUser("returner", "Re", "Turner", "ldap", /*suspended=*/true);
+  auto p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("+ revive user returner"));
+  ASSERT_EQ(p.adoptions.size(), 1u);
+  EXPECT_EQ(p.adoptions[0].reason, SuspendReason::kLeftDirectory) << "recorded: revived later if this run fails";
+  EXPECT_EQ(p.summary.revive, 1);
+  // auth_ldap revives nobody with removeuser = keep or delete.
+  for (auto action : {RemovedUserAction::kKeep, RemovedUserAction::kDelete}) {
+    policy.removed_user_action = action;
+    p = Build();
+    EXPECT_THAT(p.items, IsEmpty());
+    EXPECT_THAT(p.notes, ElementsAre(HasSubstr("stays suspended")));
+    EXPECT_EQ(p.adoptions[0].reason, SuspendReason::kNone);
+  }
+}
+
+TEST_F(UserPlanTest, SuspendedUserOfAnotherAuthIsNotRevived) {
+  policy.auth = "manual";
+  Person("returner", "Re", "Turner");
+  MoodleUser("returner", "Re", "Turner", "manual", /*suspended=*/true);
+  auto p = Build();
+  EXPECT_THAT(p.items, IsEmpty());
+  EXPECT_THAT(p.notes, ElementsAre(HasSubstr("stays suspended")));
+}
+
+TEST_F(UserPlanTest, SuspendedAdoptedUserDisabledInTheDirectoryIsRevivedOnlyWhenEnabled) {
+  Person("adu", "A", "D", /*disabled=*/true);
+  auto& u = MoodleUser("adu", "A", "D", "ldap", /*suspended=*/true);
+  auto p = Build();
+  EXPECT_THAT(p.items, IsEmpty());
+  ASSERT_EQ(p.adoptions.size(), 1u);
+  EXPECT_EQ(p.adoptions[0].reason, SuspendReason::kDisabledInDirectory) << "recorded as the directory's suspension";
+  Manage(u, p.adoptions[0].reason, /*created=*/false);
+  people[0].disabled = false;
+  EXPECT_THAT(Lines(Build()), ElementsAre("+ revive user adu"));
+}
+
+TEST_F(UserPlanTest, SuspendedProtectedUserIsNotRevived) {
+  Person("itadmin", "It", "Admin");
+  auto& u = MoodleUser("itadmin", "It", "Admin", "ldap", /*suspended=*/true);
+  policy.protected_users = {u.id};
+  EXPECT_THAT(Build().items, IsEmpty());
+}
+
 TEST_F(UserPlanTest, DisabledDirectoryAccountIsSuspendedAndRevivedWhenEnabled) {
   Person("adu", "A", "D", /*disabled=*/true);
   auto& u = MoodleUser("adu", "A", "D");

@@ -132,7 +132,9 @@ class UserSync {
     auto& items = out_.plan.items;
     Persist(db_.Begin());
     for (const auto& a : out_.plan.adoptions) {
-      if (!owned_.users.count(a.userid)) Manage(a.userid, a.username, false, model::SuspendReason::kNone);
+      // a.reason: a suspension the directory made, which enrolsync lifts
+      // once the person is back and enabled (the revive may be in this run).
+      if (!owned_.users.count(a.userid)) Manage(a.userid, a.username, false, a.reason);
     }
     Persist(db_.Commit());
 
