@@ -3,6 +3,7 @@
 // plugin would. Each test drives real syncs (sync::RunOnce) against the
 // sandbox with a small school whose enrolment feed the test writes itself.
 #include <fstream>
+#include <cstdlib>
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -67,6 +68,17 @@ class FidelityTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << what << ": " << r.error;
     EXPECT_FALSE(r.plan.HasChanges()) << what << ": " << plan::PlanLine(r.plan.items.front());
     EXPECT_EQ(r.write_calls, 0) << what;
+  }
+
+  void EditConfig(const std::string& from, const std::string& to) {
+    std::ifstream in(site_->config_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string cfg = text.str();
+    auto pos = cfg.find(from);
+    ASSERT_NE(pos, std::string::npos) << from;
+    cfg.replace(pos, from.size(), to);
+    std::ofstream(site_->config_path()) << cfg;
   }
 
   model::MoodleId CourseId(const std::string& idnumber) {
@@ -272,6 +284,52 @@ TEST_F(FidelityTest, VisibilityLeftToMoodleIsNotAssumedVisibleWithIgnoreHiddenCo
   EXPECT_TRUE(site_->moodle().Enrolments().empty()) << "no one is enrolled in a hidden course";
   EXPECT_TRUE(r.apply.failures.empty());
   ExpectConverged("hidden courses skipped");
+}
+
+// ---------------------------------------------------------------- fix 6
+
+// enrol_database's newcoursestartdate / newcourseenddate: per-row dates of
+// the course table, set on the course it creates; a broken value stops that
+// course with a line naming table, row, column and value.
+TEST_F(FidelityTest, CourseDatesFromTheCourseTableAreSetOnTheNewCourse) {
+  Start("suspend");
+  std::string view = site_->Query("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleCourseData'")[0][0];
+  auto name = view.find("VwMoodleCourseData");
+  ASSERT_NE(name, std::string::npos);
+  view.replace(name, std::string("VwMoodleCourseData").size(), "CourseBase");
+  ASSERT_TRUE(site_->Exec("DROP VIEW VwMoodleCourseData; " + view +
+                          "; CREATE VIEW VwMoodleCourseData AS SELECT *, "
+                          "CASE txtCourseID WHEN " + Q(a_) + " THEN '2026-09-01 08:00:00+01:00' WHEN " + Q(b_) +
+                          " THEN 'soon' END AS dtStart, "
+                          "CASE txtCourseID WHEN " + Q(a_) + " THEN '1815609600' END AS dtEnd FROM CourseBase"));
+  EditConfig("category_field = \"id\"", "category_field = \"id\"\nstartdate = \"dtStart\"\nenddate = \"dtEnd\"");
+  Feed({});
+  auto r = SyncOk("initial");
+
+  moodle::ClientOptions co;
+  co.url = site_->moodle().url();
+  co.token = site_->token();
+  moodle::Client client(co);
+  auto dates = [&](const std::string& idnumber) {
+    auto body = client.Call("core_course_get_courses_by_field", {{"field", "idnumber"}, {"value", idnumber}});
+    EXPECT_TRUE(body) << body.error().message;
+    auto number = [&](const std::string& key) -> long long {
+      if (!body) return -1;
+      auto pos = body->find("\"" + key + "\":");
+      return pos == std::string::npos ? -1 : std::atoll(body->c_str() + pos + key.size() + 3);
+    };
+    return std::make_pair(number("startdate"), number("enddate"));
+  };
+  EXPECT_EQ(dates(a_), std::make_pair(1788246000LL, 1815609600LL)) << "2026-09-01 08:00+01:00 and the unix end";
+  EXPECT_EQ(CourseId(b_), 0) << "a broken start date stops the course, as in enrol_database";
+  const plan::Problem* problem = nullptr;
+  for (const auto& p : r.plan.problems)
+    if (p.reason.find("invalid external course start date") != std::string::npos) problem = &p;
+  ASSERT_NE(problem, nullptr);
+  EXPECT_THAT(problem->reason, HasSubstr("VwMoodleCourseData row "));
+  EXPECT_THAT(problem->reason, HasSubstr("column 'dtStart' = 'soon'"));
+  EXPECT_NE(CourseId(c_), 0) << "no date: created with Moodle's defaults";
+  EXPECT_NE(dates(c_).first, 1788246000LL);
 }
 
 }  // namespace

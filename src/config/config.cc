@@ -247,7 +247,7 @@ Status LoadCourses(const Section& s, const Section& defaults, CoursesConfig* c, 
   if (!s.present()) return Ok();
   c->enabled = true;
   TRY(s.CheckKeys({"table", "fullname", "shortname", "idnumber", "category", "category_field", "default_category",
-                   "defaults"}));
+                   "startdate", "enddate", "defaults"}));
   TRY_ASSIGN(c->table, s.RequiredString("table"));
   TRY_ASSIGN(c->fullname, s.RequiredString("fullname"));
   TRY_ASSIGN(c->shortname, s.RequiredString("shortname"));
@@ -256,6 +256,10 @@ Status LoadCourses(const Section& s, const Section& defaults, CoursesConfig* c, 
   c->idnumber = v.value_or("");
   TRY_ASSIGN(v, s.String("category"));
   c->category = v.value_or("");
+  TRY_ASSIGN(v, s.String("startdate"));
+  c->startdate = v.value_or("");
+  TRY_ASSIGN(v, s.String("enddate"));
+  c->enddate = v.value_or("");
   TRY_ASSIGN(c->category_field,
              s.Enum<plan::LocalCategoryField>("category_field",
                                               {{"id", plan::LocalCategoryField::kId},

@@ -27,6 +27,8 @@ struct CoursesConfig {
   std::string shortname; // newcourseshortname
   std::string idnumber;  // newcourseidnumber ("" = not read)
   std::string category;  // newcoursecategory ("" = not read: default category)
+  std::string startdate; // newcoursestartdate ("" = not read: Moodle's default start date)
+  std::string enddate;   // newcourseenddate ("" = not read: Moodle's default end date)
   plan::LocalCategoryField category_field = plan::LocalCategoryField::kId;
   std::string default_category = "1";
   // [courses.defaults], split the way core_course_create_courses wants them.

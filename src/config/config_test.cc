@@ -276,6 +276,18 @@ TEST_F(ConfigTest, VisibleLeftOutIsNotSentAndLeftToMoodle) {
   EXPECT_EQ(shown->policy.new_courses_visible, std::optional<bool>(true));
 }
 
+TEST_F(ConfigTest, CourseDateColumnsAreOptional) {
+  auto cfg = Load(kIssueExample);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->courses.startdate, "");
+  EXPECT_EQ(cfg->courses.enddate, "");
+  cfg = Load(Replace(kIssueExample, "category_field = \"id\"",
+                     "category_field = \"id\"\nstartdate = \"dtStart\"\nenddate = \"dtEnd\""));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->courses.startdate, "dtStart");
+  EXPECT_EQ(cfg->courses.enddate, "dtEnd");
+}
+
 TEST_F(ConfigTest, MissingFileIsReported) {
   auto cfg = LoadConfig((dir_ / "nope.toml").string());
   ASSERT_FALSE(cfg);

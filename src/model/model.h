@@ -25,6 +25,10 @@ struct CourseRow {
   std::string shortname;
   std::string idnumber;
   std::optional<std::string> category;  // nullopt or "" = default category
+  // enrol_database's newcoursestartdate / newcourseenddate columns, when
+  // configured: unix seconds or a date; nullopt, "" or "0" = Moodle's default.
+  std::optional<std::string> startdate{};
+  std::optional<std::string> enddate{};
 };
 
 // One row of the "Remote user enrolment table".
@@ -39,7 +43,8 @@ struct DesiredState {
   std::string courses_table;     // name used in problem reports
   std::string enrolments_table;  // name used in problem reports
   // Physical column names, in the order fullname, shortname, idnumber,
-  // category and course, user, role: problem reports name them.
+  // category[, startdate, enddate ("" = not configured)] and course, user,
+  // role: problem reports name them.
   std::vector<std::string> course_columns;
   std::vector<std::string> enrolment_columns;
   bool have_courses = false;     // false when [courses] is not configured

@@ -1,6 +1,8 @@
 #include "plan/plan.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <ctime>
 #include <map>
 #include <set>
 #include <tuple>
@@ -25,6 +27,110 @@ const char* UserFieldName(LocalUserField f) {
     case LocalUserField::kUsername: return "username";
   }
   return "?";
+}
+
+// A course date cell (enrol_database's newcoursestartdate/newcourseenddate):
+// PHP's empty() means no date; a number (is_number) is unix seconds; anything
+// else goes through strtotime(). Here: the forms a MIS or SQL export gives,
+// YYYY-MM-DD[( |T)hh:mm[:ss[.fff]]][Z|±hh[[:]mm]]; without an offset the
+// time is local (TZ), as strtotime reads it in the server's timezone.
+struct DateCell {
+  bool given = false;
+  bool ok = true;
+  long long value = 0;
+};
+
+bool Digits(const std::string& s, std::size_t pos, std::size_t n, int* out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+DateCell ParseDateCell(const std::optional<std::string>& cell) {
+  DateCell d;
+  if (!cell) return d;
+  const std::string v = Trim(*cell);
+  if (v.empty() || v == "0") return d;
+  d.given = true;
+  long long n = 0;
+  if (ParseInt64(v, &n)) {
+    d.value = n;
+    return d;
+  }
+  {  // "1725148800.000000" (extract(epoch …)), "1.7e9"
+    char* end = nullptr;
+    double x = std::strtod(v.c_str(), &end);
+    if (end && *end == '\0' && (v[0] == '-' || v[0] == '+' || (v[0] >= '0' && v[0] <= '9')) && x > -1e15 &&
+        x < 1e15) {
+      d.value = static_cast<long long>(x);
+      return d;
+    }
+  }
+  d.ok = false;
+  int year = 0, mon = 0, day = 0, hour = 0, min = 0, sec = 0;
+  if (!Digits(v, 0, 4, &year) || v.size() < 10 || v[4] != '-' || !Digits(v, 5, 2, &mon) || v[7] != '-' ||
+      !Digits(v, 8, 2, &day))
+    return d;
+  std::size_t pos = 10;
+  if (pos < v.size() && (v[pos] == ' ' || v[pos] == 'T')) {
+    if (!Digits(v, pos + 1, 2, &hour) || pos + 3 >= v.size() || v[pos + 3] != ':' || !Digits(v, pos + 4, 2, &min))
+      return d;
+    pos += 6;
+    if (pos < v.size() && v[pos] == ':') {
+      if (!Digits(v, pos + 1, 2, &sec)) return d;
+      pos += 3;
+      if (pos < v.size() && v[pos] == '.') {
+        ++pos;
+        while (pos < v.size() && v[pos] >= '0' && v[pos] <= '9') ++pos;
+      }
+    }
+  }
+  bool have_offset = false;
+  long long offset = 0;
+  if (pos < v.size() && v[pos] == ' ') ++pos;
+  if (pos < v.size() && (v[pos] == 'Z' || v[pos] == 'z')) {
+    have_offset = true;
+    ++pos;
+  } else if (pos < v.size() && (v[pos] == '+' || v[pos] == '-')) {
+    int oh = 0, om = 0;
+    int sign = v[pos] == '-' ? -1 : 1;
+    if (!Digits(v, pos + 1, 2, &oh)) return d;
+    pos += 3;
+    if (pos < v.size() && v[pos] == ':') ++pos;
+    if (pos < v.size()) {
+      if (!Digits(v, pos, 2, &om)) return d;
+      pos += 2;
+    }
+    if (oh > 14 || om > 59) return d;
+    have_offset = true;
+    offset = sign * (oh * 3600LL + om * 60LL);
+  }
+  if (pos != v.size()) return d;
+  static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (year < 1900 || mon < 1 || mon > 12 || day < 1 || day > kDays[mon - 1] || (mon == 2 && day == 29 && !leap) ||
+      hour > 23 || min > 59 || sec > 59)
+    return d;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = min;
+  tm.tm_sec = sec;
+  if (have_offset) {
+    d.value = static_cast<long long>(timegm(&tm)) - offset;
+  } else {
+    tm.tm_isdst = -1;
+    d.value = static_cast<long long>(std::mktime(&tm));
+  }
+  d.ok = true;
+  return d;
 }
 
 // Where an enrolment row points: an existing course or one created this run.
@@ -96,6 +202,8 @@ class Planner {
     std::vector<std::pair<std::string, std::string>> v = {
         {col(0, "fullname"), r.fullname}, {col(1, "shortname"), r.shortname}, {col(2, "idnumber"), r.idnumber}};
     v.emplace_back(col(3, "category"), r.category.value_or("NULL"));
+    if (cols.size() > 4 && !cols[4].empty()) v.emplace_back(cols[4], r.startdate.value_or("NULL"));
+    if (cols.size() > 5 && !cols[5].empty()) v.emplace_back(cols[5], r.enddate.value_or("NULL"));
     return v;
   }
 
@@ -162,8 +270,31 @@ class Planner {
                                cat + "', can not create course: " + row.shortname);
         continue;
       }
+      // Course dates: a broken value stops this course, as in enrol_database.
+      DateCell start = ParseDateCell(row.startdate), end = ParseDateCell(row.enddate);
+      bool dates_ok = true;
+      for (auto [cell, which, index] : {std::tuple{&start, "start", 4}, std::tuple{&end, "end", 5}}) {
+        if (cell->ok) continue;
+        const auto& raw = index == 4 ? row.startdate : row.enddate;
+        const std::string column = static_cast<std::size_t>(index) < desired_.course_columns.size()
+                                       ? desired_.course_columns[index]
+                                       : std::string(which) + "date";
+        CourseProblem(row, std::string("invalid external course ") + which + " date value: " +
+                               desired_.courses_table + " row " + std::to_string(row.row) + " column '" + column +
+                               "' = '" + raw.value_or("") +
+                               "' (expected unix seconds or a date such as 2026-09-01 or 2026-09-01 08:30:00+01:00), "
+                               "can not create course: " + row.shortname);
+        dates_ok = false;
+      }
+      if (!dates_ok) continue;
+      if (start.given && end.given && end.value > 0 && start.value > end.value) {
+        CourseProblem(row, "can not insert new course, the end date must be after the start date: " + row.shortname);
+        continue;
+      }
       PlanItem item;
       item.action = Action::kCreateCourse;
+      if (start.given) item.startdate = start.value;
+      if (end.given) item.enddate = end.value;
       item.create_index = static_cast<int>(plan_.items.size());
       item.course_shortname = row.shortname;
       item.course_fullname = row.fullname;
@@ -196,7 +327,7 @@ class Planner {
     const model::Category& first = moodle_.categories.front();
     if (!fallback_reported_) {
       fallback_reported_ = true;
-      plan_.problems.push_back(Problem{desired_.courses_table, 0,
+      plan_.problems.push_back(Problem{"", 0,
                                        {{"default_category", policy_.default_category}},
                                        what + ": courses without a category go to the first category, '" +
                                            first.name + "' (id " + std::to_string(first.id) +
@@ -580,7 +711,7 @@ class Planner {
             std::string held;
             for (MoodleId r : p.roles) held += (held.empty() ? "" : ", ") + RoleName(r);
             plan_.problems.push_back(Problem{
-                desired_.enrolments_table, 0,
+                "", 0,
                 {{"course", o.source_course}, {"user", o.source_user}},
                 "can not suspend '" + o.source_user + "' in course '" + o.source_course +
                     "': enrol_manual_enrol_users needs a role to send, the user holds no role enrolsync assigned, "

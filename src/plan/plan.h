@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,10 @@ struct PlanItem {
   // kCreateCourse only.
   std::string idnumber;
   MoodleId categoryid = 0;
+  // From the row's startdate / enddate columns; unset: [courses.defaults]
+  // or Moodle's own default.
+  std::optional<long long> startdate;
+  std::optional<long long> enddate;
 
   // Why: "new row", "drift: …", "row left the feed", "role changed". Shown
   // by `plan -d explain`.

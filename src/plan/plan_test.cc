@@ -166,6 +166,52 @@ TEST_F(PlanTest, MissingDefaultCategoryWithNoCategoryAtAllIsReported) {
   EXPECT_THAT(Reasons(p), ElementsAre(HasSubstr("no category, can not create course: A")));
 }
 
+// enrol_database's newcoursestartdate / newcourseenddate columns.
+class CourseDatesTest : public PlanTest {
+ protected:
+  void SetUp() override {
+    PlanTest::SetUp();
+    desired.course_columns = {"txtFullName", "txtShortName", "txtCourseID", "intCategoryID", "dtStart", "dtEnd"};
+  }
+  void Dated(const std::string& shortname, std::optional<std::string> start, std::optional<std::string> end) {
+    CourseRow(shortname, shortname, shortname, "1");
+    desired.courses.back().startdate = std::move(start);
+    desired.courses.back().enddate = std::move(end);
+  }
+};
+
+TEST_F(CourseDatesTest, RowDatesGoWithTheNewCourse) {
+  Dated("A", "1788220800", "2027-07-15T00:00:00Z");
+  Dated("B", "2026-09-01 08:00:00+01:00", "1815609600.000000");  // extract(epoch …) gives decimals
+  Dated("C", std::nullopt, "");
+  Dated("D", "0", std::nullopt);  // PHP empty(): Moodle's default
+  Plan p = Build();
+  ASSERT_EQ(p.items.size(), 4u) << (p.problems.empty() ? "" : p.problems[0].reason);
+  EXPECT_EQ(p.items[0].startdate, std::optional<long long>(1788220800));
+  EXPECT_EQ(p.items[0].enddate, std::optional<long long>(1815609600));
+  EXPECT_EQ(p.items[1].startdate, std::optional<long long>(1788246000));
+  EXPECT_EQ(p.items[1].enddate, std::optional<long long>(1815609600));
+  for (int i : {2, 3}) {
+    EXPECT_FALSE(p.items[i].startdate.has_value());
+    EXPECT_FALSE(p.items[i].enddate.has_value());
+  }
+}
+
+TEST_F(CourseDatesTest, BrokenDateIsReportedWithTableRowColumnAndValueAndTheCourseIsNotCreated) {
+  Dated("A", "next tuesday", std::nullopt);
+  Dated("B", std::nullopt, "2026-02-30");
+  Dated("C", "2026-09-01", "2026-08-01");
+  Plan p = Build();
+  EXPECT_THAT(p.items, IsEmpty());
+  EXPECT_THAT(Reasons(p),
+              ElementsAre(HasSubstr("invalid external course start date value: VwMoodleCourseData row 1 column "
+                                    "'dtStart' = 'next tuesday'"),
+                          HasSubstr("invalid external course end date value: VwMoodleCourseData row 2 column 'dtEnd' "
+                                    "= '2026-02-30'"),
+                          "can not insert new course, the end date must be after the start date: C"));
+  EXPECT_EQ(p.problems[0].values.back(), (std::pair<std::string, std::string>{"dtEnd", "NULL"}));
+}
+
 TEST_F(PlanTest, ExistingCourseIsNeverRenamedOrMoved) {
   AddCourse("10/AX1");  // shortname "Course 10/AX1", category 1
   CourseRow("A new name", "Course 10/AX1", "10/AX1", "6");

@@ -28,11 +28,20 @@ Result<model::DesiredState> ReadDesired(sources::Source& source, const config::C
       category_col = static_cast<int>(cols.size());
       cols.push_back(c.category);
     }
+    int start_col = -1, end_col = -1;
+    if (!c.startdate.empty()) {
+      start_col = static_cast<int>(cols.size());
+      cols.push_back(c.startdate);
+    }
+    if (!c.enddate.empty()) {
+      end_col = static_cast<int>(cols.size());
+      cols.push_back(c.enddate);
+    }
     auto table = source.ReadTable(c.table, cols);
     if (!table) return Fail(table.error().Wrap("[courses] table '" + c.table + "'"));
     d.courses_table = table->name;
     d.course_columns = {c.fullname, c.shortname, c.idnumber.empty() ? "idnumber" : c.idnumber,
-                        c.category.empty() ? "category" : c.category};
+                        c.category.empty() ? "category" : c.category, c.startdate, c.enddate};
     d.courses.reserve(table->rows.size());
     for (std::size_t i = 0; i < table->rows.size(); ++i) {
       const auto& r = table->rows[i];
@@ -42,6 +51,8 @@ Result<model::DesiredState> ReadDesired(sources::Source& source, const config::C
       row.shortname = Text(r[1]);
       if (idnumber_col >= 0) row.idnumber = Text(r[idnumber_col]);
       if (category_col >= 0) row.category = Optional(r[category_col]);
+      if (start_col >= 0) row.startdate = Optional(r[start_col]);
+      if (end_col >= 0) row.enddate = Optional(r[end_col]);
       d.courses.push_back(std::move(row));
     }
   }

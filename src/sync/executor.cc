@@ -78,6 +78,17 @@ class Executor {
         c.fields = ctx_.courses->fields;
         c.format_options = ctx_.courses->format_options;
       }
+      // The row's own dates win over [courses.defaults].
+      auto set_field = [&c](const std::string& key, long long value) {
+        for (auto& [k, v] : c.fields)
+          if (k == key) {
+            v = std::to_string(value);
+            return;
+          }
+        c.fields.emplace_back(key, std::to_string(value));
+      };
+      if (item.startdate) set_field("startdate", *item.startdate);
+      if (item.enddate) set_field("enddate", *item.enddate);
       idx.push_back(i);
       courses.push_back(std::move(c));
     }
