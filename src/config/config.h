@@ -34,8 +34,10 @@ struct CoursesConfig {
   // [courses.defaults], split the way core_course_create_courses wants them.
   std::vector<std::pair<std::string, std::string>> fields;          // visible=0, format=topics…
   std::vector<std::pair<std::string, std::string>> format_options;  // coursedisplay, numsections…
-  // [courses.defaults] visible; unset: not sent, so Moodle gives the course
-  // its own default (the recorded 5.1 site creates it hidden).
+  // [courses.defaults] visible; unset: not sent, and Moodle decides (5.1's
+  // create_course() copies the category's visibility when none is given; the
+  // recorded site, probe 02, created the course hidden). enrol_database
+  // itself uses moodlecourse|visible, which no web service reads.
   std::optional<bool> visible;
 };
 
