@@ -78,6 +78,8 @@ std::map<std::string, Entry> ParseLdif(const std::string& ldif) {
   return out;
 }
 
+std::string RunCli(const std::string& args, int* exit_code = nullptr);
+
 class UsersTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -463,6 +465,50 @@ TEST_F(UsersTest, UsersAuthLdapSuspendedAreRevivedWhenInTheDirectory) {
   EXPECT_TRUE(MoodleLdapUsers().at("pupil0100").suspended);
 }
 
+// auth_ldap creates an AD account that is disabled (userAccountControl
+// ACCOUNTDISABLE) suspended, so its MIS enrolments are made; it is revived
+// once enabled. core_user_create_users takes no `suspended`: created, then
+// suspended with core_user_update_users.
+TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsCreatedSuspendedAndEnrolled) {
+  ASSERT_TRUE(slapd_->Add(
+      "dn: ou=AD,dc=school,dc=test\nobjectClass: organizationalUnit\nou: AD\n\n"
+      "dn: cn=Ada Lovelace,ou=AD,dc=school,dc=test\nobjectClass: user\ncn: Ada Lovelace\n"
+      "sn: Lovelace\ngivenName: Ada\nmail: ada@school.test\nsAMAccountName: ALovelace\nuserAccountControl: 512\n\n"
+      "dn: cn=Bob Babbage,ou=AD,dc=school,dc=test\nobjectClass: user\ncn: Bob Babbage\n"
+      "sn: Babbage\ngivenName: Bob\nmail: bob@school.test\nsAMAccountName: BBabbage\nuserAccountControl: 514\n\n"));
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"), "INSERT INTO e VALUES ('10/Ma1', 'ada@school.test', 5);"
+                                                           "INSERT INTO e VALUES ('10/Ma1', 'bob@school.test', 5);"));
+  WriteConfig("", "[\"ou=AD,dc=school,dc=test\"]");
+  EditConfig("user_attribute = \"uid\"", "user_attribute = \"sAMAccountName\"");
+  EditConfig("object_class = \"inetOrgPerson\"", "object_class = \"user\"");
+  EditConfig("user_type = \"default\"", "user_type = \"ad\"");
+  int rc = -1;
+  std::string plan = RunCli("plan --config " + dir_.File("enrolsync.toml"), &rc);
+  EXPECT_THAT(plan, HasSubstr("+ user bbabbage (Bob Babbage, bob@school.test) suspended: disabled in the directory"));
+  EXPECT_THAT(plan, HasSubstr("+ enrol Mathematics - 10/Ma1: bob@school.test as student"));
+  std::vector<std::string> trace;
+  auto r = Sync(-1, &trace);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.users.apply.applied.create, 2);
+  EXPECT_EQ(r.users.apply.applied.suspend, 0) << "not counted as a removal";
+  auto users = MoodleLdapUsers();
+  ASSERT_EQ(users.count("bbabbage"), 1u);
+  EXPECT_TRUE(users.at("bbabbage").suspended);
+  EXPECT_FALSE(users.at("alovelace").suspended);
+  EXPECT_EQ(ActiveEnrolments(users.at("bbabbage").id), 1) << "enrolled, not an unknown user";
+  for (const auto& p : r.plan.problems) EXPECT_THAT(p.reason, Not(HasSubstr("bob@school.test"))) << p.reason;
+  EXPECT_THAT(trace, Contains("\tInserted user bbabbage id " + std::to_string(users.at("bbabbage").id)));
+  r = Sync();
+  EXPECT_EQ(r.users.plan.summary.Changes(), 0) << "stable";
+
+  // Enabled in AD: revived.
+  ASSERT_TRUE(slapd_->Modify("dn: cn=Bob Babbage,ou=AD,dc=school,dc=test\nchangetype: modify\n"
+                             "replace: userAccountControl\nuserAccountControl: 512\n"));
+  r = Sync();
+  EXPECT_EQ(r.users.apply.applied.revive, 1);
+  EXPECT_FALSE(MoodleLdapUsers().at("bbabbage").suspended);
+}
+
 TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsSuspended) {
   ASSERT_TRUE(slapd_->Add(
       "dn: ou=AD,dc=school,dc=test\nobjectClass: organizationalUnit\nou: AD\n\n"
@@ -494,7 +540,7 @@ TEST_F(UsersTest, ActiveDirectoryDisabledAccountIsSuspended) {
   EXPECT_EQ(r.users.apply.applied.suspend, 1);
 }
 
-std::string RunCli(const std::string& args, int* exit_code = nullptr) {
+std::string RunCli(const std::string& args, int* exit_code) {
   CliOutput o = RunEnrolsync(args);
   if (exit_code) *exit_code = o.exit_code;
   return o.out;

@@ -69,7 +69,10 @@ class UserPlanner {
     }
     auto it = by_username_.find(p.username);
     if (it == by_username_.end()) {
-      if (p.disabled) {
+      // auth_ldap creates a disabled account suspended (is_user_suspended):
+      // its enrolments are made, and it is revived once enabled. Other auths
+      // (an MIS table's leavers, auth=manual) are not created.
+      if (p.disabled && !sweep_) {
         plan_.notes.push_back("not creating " + p.username + ": the account is disabled in the directory");
         return;
       }
@@ -95,6 +98,10 @@ class UserPlanner {
       for (const auto& f : policy_.mapped_fields)
         if (auto v = p.fields.find(f); v != p.fields.end()) item.fields[f] = v->second;
       item.why = "in the directory, not in Moodle";
+      if (p.disabled) {
+        item.reason = model::SuspendReason::kDisabledInDirectory;
+        item.why += "; disabled in the directory: created suspended";
+      }
       Add(std::move(item));
       return;
     }
@@ -307,7 +314,8 @@ std::string UserPlanLine(const UserItem& i) {
         auto it = i.fields.find(f);
         return it == i.fields.end() ? std::string() : it->second;
       };
-      return "+ user " + i.username + " (" + get("firstname") + " " + get("lastname") + ", " + get("email") + ")";
+      return "+ user " + i.username + " (" + get("firstname") + " " + get("lastname") + ", " + get("email") + ")" +
+             (i.reason == model::SuspendReason::kDisabledInDirectory ? " suspended: disabled in the directory" : "");
     }
     case UserAction::kUpdate: {
       std::string s = "~ user " + i.username;

@@ -38,9 +38,9 @@ inline constexpr const char* kMoodleGuestUsername = "guest";
 // the auth_cas add-on, built on auth_ldap): ldap, db, cas. Only for those
 // does enrolsync act, as the plugin would, on accounts it does not manage
 // yet: suspend (or delete) the ones missing from the source, revive the
-// ones the plugin suspended. Every other auth (manual, email, oauth2…) is
-// shared with accounts made by hand, so only enrolsync's own users are
-// touched.
+// ones the plugin suspended, create disabled accounts suspended. Every
+// other auth (manual, email, oauth2…) is shared with accounts made by hand,
+// so only enrolsync's own users are touched.
 bool AuthSyncsEveryAccount(const std::string& auth);
 
 enum class UserAction { kCreate, kUpdate, kSuspend, kRevive, kDelete };
@@ -56,7 +56,9 @@ struct UserItem {
   std::string username;
   std::map<std::string, std::string> fields;  // kCreate: every mapped field
   std::vector<FieldChange> changes;           // kUpdate
-  // kSuspend: why. Adoption: the suspension the adopted user already has,
+  // kSuspend: why. kCreate: kDisabledInDirectory when the account is
+  // created suspended (core_user_create_users takes no `suspended`: it is
+  // created, then core_user_update_users suspended=1). Adoption: the suspension the adopted user already has,
   // when it is the directory's doing (then recorded as enrolsync's own, so
   // it is lifted once the person is back and enabled).
   model::SuspendReason reason = model::SuspendReason::kNone;
@@ -96,8 +98,10 @@ struct UserPlan {
 // - a suspended user found again (and enabled) is revived when enrolsync
 //   suspended them, or when it did not manage them yet (auth_ldap revives
 //   those, with removeuser = suspend); a user an admin suspended while
-//   enrolsync managed them stays suspended.
-// For other auths only managed users are suspended, deleted or revived.
+//   enrolsync managed them stays suspended;
+// - an account disabled in the directory is created suspended.
+// For other auths only managed users are suspended, deleted or revived, and
+// disabled accounts are not created.
 UserPlan BuildUserPlan(const std::vector<model::Person>& people, const std::vector<model::User>& moodle_users,
                        const std::map<MoodleId, model::ManagedUser>& managed, const UserPolicy& policy,
                        const std::string& source_name);

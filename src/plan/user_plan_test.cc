@@ -266,9 +266,21 @@ TEST_F(UserPlanTest, DisabledDirectoryAccountIsSuspendedAndRevivedWhenEnabled) {
   EXPECT_THAT(Lines(Build()), ElementsAre("+ revive user adu"));
 }
 
-TEST_F(UserPlanTest, DisabledAccountMissingFromMoodleIsNotCreated) {
+TEST_F(UserPlanTest, DisabledAccountMissingFromMoodleIsCreatedSuspended) {
   Person("never", "Ne", "Ver", /*disabled=*/true);
-  EXPECT_THAT(Build().items, IsEmpty());
+  auto p = Build();
+  ASSERT_THAT(Lines(p), ElementsAre("+ user never (Ne Ver, never@school.test) suspended: disabled in the directory"));
+  EXPECT_EQ(p.items[0].reason, SuspendReason::kDisabledInDirectory);
+  EXPECT_EQ(p.summary.create, 1);
+  EXPECT_EQ(p.summary.Removals(), 0) << "creating suspended removes nobody";
+}
+
+TEST_F(UserPlanTest, DisabledMisRowIsNotCreatedWithManualAuth) {
+  policy.auth = "manual";
+  Person("leftschool", "Le", "Ft", /*disabled=*/true);
+  auto p = Build();
+  EXPECT_THAT(p.items, IsEmpty());
+  EXPECT_THAT(p.notes, ElementsAre(HasSubstr("not creating leftschool")));
 }
 
 TEST_F(UserPlanTest, ProtectedUsersAreNeverSuspendedOrDeleted) {

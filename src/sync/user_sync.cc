@@ -160,14 +160,19 @@ class UserSync {
           continue;
         }
         item.userid = *r[k];
-        Manage(item.userid, item.username, true, model::SuspendReason::kNone);
+        // A disabled account is recorded as suspended by us before the
+        // suspension is sent: should that call fail, the next run finds an
+        // active user disabled in the directory and suspends it.
+        Manage(item.userid, item.username, true, item.reason);
         ++out_.apply.applied.create;
         Trace(item);
       }
       Persist(db_.Commit());
     }
 
-    // Updates, suspends and revives are all core_user_update_users.
+    // Updates, suspends and revives are all core_user_update_users; so is
+    // suspending an account just created for a disabled directory entry
+    // (core_user_create_users takes no `suspended`).
     idx.clear();
     std::vector<moodle::UserUpdate> updates;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -175,6 +180,10 @@ class UserSync {
       moodle::UserUpdate u;
       u.id = item.userid;
       switch (item.action) {
+        case plan::UserAction::kCreate:
+          if (item.userid <= 0 || item.reason != model::SuspendReason::kDisabledInDirectory) continue;
+          u.suspended = true;
+          break;
         case plan::UserAction::kUpdate: u.fields = item.fields; break;
         case plan::UserAction::kSuspend: u.suspended = true; break;
         case plan::UserAction::kRevive: u.suspended = false; break;
@@ -189,9 +198,12 @@ class UserSync {
       for (std::size_t k = 0; k < idx.size(); ++k) {
         const auto& item = items[idx[k]];
         if (!r[k]) {
-          out_.apply.failures.push_back(item.username + ": " + r[k].error().message);
+          const bool after_create = item.action == plan::UserAction::kCreate;
+          out_.apply.failures.push_back(item.username + (after_create ? " (suspending the new account)" : "") + ": " +
+                                        r[k].error().message);
           continue;
         }
+        if (item.action == plan::UserAction::kCreate) continue;  // counted and traced as created
         auto m = owned_.users.find(item.userid);
         bool created = m != owned_.users.end() && m->second.created;
         switch (item.action) {
