@@ -286,6 +286,41 @@ TEST_F(UsersTest, DirectorySyncsExactlyThenFollowsDeletionsRevivalsRenamesAndAdm
   EXPECT_EQ(r.write_calls, 0);
 }
 
+// An attribute removed from an entry clears the Moodle field, as auth_ldap's
+// update does; an email removed is kept (Moodle refuses an empty one) and
+// reported.
+TEST_F(UsersTest, AttributeRemovedInTheDirectoryClearsTheFieldButNeverTheEmail) {
+  ASSERT_EQ(Sync().exit_code, 0);
+  const auto before = MoodleLdapUsers();
+  ASSERT_FALSE(before.at("staff050").idnumber.empty());
+  ASSERT_TRUE(slapd_->Modify("dn: uid=staff050,ou=Staff,dc=school,dc=test\nchangetype: modify\n"
+                             "delete: employeeNumber\n"));
+  ASSERT_TRUE(slapd_->Modify("dn: uid=staff051,ou=Staff,dc=school,dc=test\nchangetype: modify\n"
+                             "delete: mail\n-\nreplace: sn\nsn: Newname\n"));
+  std::vector<std::string> trace;
+  auto r = Sync(-1, &trace);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_THAT(r.users.apply.failures, ::testing::IsEmpty());
+  EXPECT_EQ(r.users.apply.applied.update, 2);
+  auto after = MoodleLdapUsers();
+  EXPECT_EQ(after.at("staff050").idnumber, "");
+  EXPECT_EQ(after.at("staff051").email, before.at("staff051").email);
+  EXPECT_EQ(after.at("staff051").profile["lastname"], "Newname");
+  ASSERT_EQ(r.users.plan.problems.size(), 1u);
+  EXPECT_THAT(r.users.plan.problems[0].reason,
+              HasSubstr("'staff051' has no email in the source: the Moodle email '" + before.at("staff051").email +
+                        "' is kept"));
+  EXPECT_THAT(trace, Contains("\tUpdating user staff050 id " + std::to_string(before.at("staff050").id)));
+  // Nothing else moves, and the next run changes nothing.
+  for (const auto& [name, u] : after) {
+    if (name == "staff050" || name == "staff051") continue;
+    EXPECT_EQ(u.idnumber, before.at(name).idnumber) << name;
+  }
+  r = Sync();
+  EXPECT_EQ(r.users.plan.summary.Changes(), 0);
+  EXPECT_EQ(r.users.plan.problems.size(), 1u) << "still reported";
+}
+
 TEST_F(UsersTest, RemovedUserActionDeleteDeletesTheLeaver) {
   WriteConfig("");
   std::string cfg = [&] {

@@ -152,22 +152,30 @@ class UserPlanner {
     upd.username = u.username;
     for (const auto& f : policy_.mapped_fields) {
       if (!policy_.update_fields.count(f)) continue;
-      auto want = p.fields.find(f);
-      if (want == p.fields.end()) continue;
+      // An attribute gone from the entry empties the field, as auth_ldap's
+      // update_user_record writes '' for it.
+      auto found = p.fields.find(f);
+      const std::string wanted = found == p.fields.end() ? std::string() : found->second;
       auto have = u.profile.find(f);
       std::string current = have == u.profile.end() ? (f == "email" ? u.email : f == "idnumber" ? u.idnumber : "")
                                                     : have->second;
-      if (current != want->second) {
+      if (current != wanted) {
+        if (f == "email" && Trim(wanted).empty()) {
+          // core_user_update_users refuses an empty email (useremailinvalid).
+          Problem(p, "'" + p.username + "' has no email in the source: the Moodle email '" + current +
+                         "' is kept (Moodle refuses an empty email)");
+          continue;
+        }
         if (f == "email") {
-          auto clash = by_email_.find(ToLower(want->second));
+          auto clash = by_email_.find(ToLower(wanted));
           if (clash != by_email_.end() && clash->second.front()->id != u.id) {
-            Problem(p, "cannot change the email of '" + p.username + "' to '" + want->second +
+            Problem(p, "cannot change the email of '" + p.username + "' to '" + wanted +
                            "': used by Moodle user '" + clash->second.front()->username + "'");
             continue;
           }
         }
-        upd.changes.push_back({f, current, want->second});
-        upd.fields[f] = want->second;
+        upd.changes.push_back({f, current, wanted});
+        upd.fields[f] = wanted;
       }
     }
     if (!upd.changes.empty()) {

@@ -102,6 +102,9 @@ struct UserPlan {
 // - an account disabled in the directory is created suspended.
 // For other auths only managed users are suspended, deleted or revived, and
 // disabled accounts are not created.
+// Mapped fields in `update_fields` follow the source; an attribute gone from
+// it clears the field (auth_ldap's update_user_record), except email, which
+// Moodle refuses empty: kept, and reported as a problem.
 UserPlan BuildUserPlan(const std::vector<model::Person>& people, const std::vector<model::User>& moodle_users,
                        const std::map<MoodleId, model::ManagedUser>& managed, const UserPolicy& policy,
                        const std::string& source_name);

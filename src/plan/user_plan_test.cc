@@ -93,6 +93,36 @@ TEST_F(UserPlanTest, ChangedSurnameAndEmailAreUpdated) {
   EXPECT_EQ(p.summary.update, 1);
 }
 
+// auth_ldap's update writes '' for a mapped attribute the entry no longer has.
+TEST_F(UserPlanTest, AttributeGoneFromTheDirectoryClearsTheField) {
+  policy.mapped_fields.push_back("department");
+  policy.update_fields.insert("department");
+  Person("jsmith", "John", "Smith").fields.erase("idnumber");
+  auto& u = MoodleUser("jsmith", "John", "Smith");
+  u.profile["department"] = "Maths";
+  Manage(u);
+  auto p = Build();
+  ASSERT_THAT(Lines(p), ElementsAre("~ user jsmith idnumber: Njsmith -> ; department: Maths -> "));
+  EXPECT_EQ(p.items[0].fields.at("idnumber"), "");
+  EXPECT_EQ(p.items[0].fields.at("department"), "");
+  // Not in `update_fields`: left as it is.
+  policy.update_fields.erase("department");
+  EXPECT_THAT(Lines(Build()), ElementsAre("~ user jsmith idnumber: Njsmith -> "));
+}
+
+TEST_F(UserPlanTest, EmailGoneFromTheSourceIsKeptAndReported) {
+  Person("jsmith", "John", "Smyth").fields.erase("email");
+  Person("empty", "Em", "Pty").fields["email"] = " ";
+  Manage(MoodleUser("jsmith", "John", "Smith"));
+  Manage(MoodleUser("empty", "Em", "Pty"));
+  auto p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("~ user jsmith lastname: Smith -> Smyth"));
+  ASSERT_EQ(p.problems.size(), 2u);
+  EXPECT_THAT(p.problems[0].reason, HasSubstr("'jsmith' has no email in the source: the Moodle email "
+                                              "'jsmith@school.test' is kept"));
+  EXPECT_THAT(p.problems[1].reason, HasSubstr("'empty' has no email"));
+}
+
 TEST_F(UserPlanTest, FieldsNotConfiguredForUpdateAreLeftAsTheyAre) {
   policy.update_fields = {"lastname"};
   Person("jsmith", "Johnny", "Smith");
