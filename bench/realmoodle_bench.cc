@@ -2,7 +2,8 @@
 // school against a real Moodle 5.1 (tests/real_school.h), once per write
 // concurrency setting, each on a freshly installed site. Prints, per
 // setting: wall time, calls, writes, calls retried (deadlocks: Moodle rolled
-// them back), failures, and this process's peak RSS.
+// them back), failures, server time by function (calls/seconds, summed over
+// parallel calls), and this process's peak RSS.
 //
 //   realmoodle_bench [--pupils 800] [--staff 90] [SETTING...]
 //
@@ -49,6 +50,7 @@ struct Run {
   double seconds = 0;
   int calls = 0, writes = 0, retried = 0, failures = 0, exit_code = 0;
   std::string retried_by;
+  std::string by_function;  // "fn calls/seconds, ..."
 };
 
 Run Measure(testing::RealSchool& school) {
@@ -56,7 +58,13 @@ Run Measure(testing::RealSchool& school) {
   auto r = school.Sync();
   Run out;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& [fn, st] : r.calls) out.calls += st.calls;
+  for (const auto& [fn, st] : r.calls) {
+    out.calls += st.calls;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s%s %d/%.1fs", out.by_function.empty() ? "" : ", ", fn.c_str(), st.calls,
+                  st.seconds);
+    out.by_function += buf;
+  }
   out.writes = r.write_calls;
   for (const auto& [reason, n] : r.retries) {
     out.retried += n;
@@ -108,6 +116,7 @@ int main(int argc, char** argv) {
                 first.writes, first.retried, first.failures, again.seconds, again.calls,
                 first.retried_by.empty() ? "-" : first.retried_by.c_str(),
                 first.exit_code || again.exit_code ? "  (exit code not 0)" : "");
+    std::printf("           first: %s\n           rerun: %s\n", first.by_function.c_str(), again.by_function.c_str());
     std::fflush(stdout);
   }
   rusage ru{};

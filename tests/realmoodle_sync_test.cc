@@ -87,6 +87,7 @@ class RealMoodleSchool : public ::testing::Test {
     for (const auto& [reason, n] : r.retries) retried += n;
     std::printf("[realmoodle] %s: %.1f s, %d calls, %d writes, %d retried, %zu problems\n", round_.c_str(), secs,
                 calls, r.write_calls, retried, r.plan.problems.size());
+    std::fflush(stdout);
     return r;
   }
 
