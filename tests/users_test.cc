@@ -18,6 +18,7 @@
 #include "school_site.h"
 #include "support/slapd_server.h"
 #include "sync/runner.h"
+#include "sync/user_sync.h"
 #include "util/strings.h"
 
 namespace enrolsync::testing {
@@ -710,6 +711,48 @@ TEST_F(UsersTest, WithAnMisTableTheGuestTheAdminAndHandMadeAccountsAreNeverSuspe
   EXPECT_THAT(r.users.apply.failures, ::testing::IsEmpty());
   EXPECT_EQ(UsersByAuth("manual").count("pupil0001"), 0u);
   untouched("after deletes");
+}
+
+// An MIS table's usernames are lower-cased as Moodle's core_text::strtolower
+// (mb_strtolower) does, beyond ASCII, like the LDAP source's: the same
+// person gets the same Moodle username from either source.
+TEST_F(UsersTest, MisTableUsernamesAreLowerCasedAsMoodleDoes) {
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"),
+                                      "CREATE TABLE people (login TEXT, first TEXT, last TEXT, mail TEXT);"
+                                      "INSERT INTO people VALUES ('ÉLODIE.Brun', 'Élodie', 'Brun', 'e.brun@school.test');"
+                                      "INSERT INTO people VALUES (' ÅSA.NILSSON ', 'Åsa', 'Nilsson', 'a.n@school.test');"
+                                      "INSERT INTO people VALUES ('ΣΟΦΙΑ', 'Σοφία', 'Π', 's.p@school.test');"
+                                      "INSERT INTO people VALUES ('PUPIL0001', 'Zoë', 'O''Brien', 'pupil0001@school.test');"));
+  std::string cfg;
+  {
+    std::ifstream in(dir_.File("enrolsync.toml"));
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cfg = cfg.substr(0, cfg.find("[users]")) +
+        "[users]\nsource = \"sql\"\ntable = \"people\"\nusername = \"login\"\nauth = \"manual\"\n"
+        "[users.map]\nfirstname = \"first\"\nlastname = \"last\"\nemail = \"mail\"\n";
+  std::ofstream(dir_.File("enrolsync.toml")) << cfg;
+  auto loaded = config::LoadConfig(dir_.File("enrolsync.toml"));
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  auto people = sync::ReadPeople(*loaded, nullptr);
+  ASSERT_TRUE(people) << people.error().message;
+  std::vector<std::string> names;
+  for (const auto& p : *people) names.push_back(p.username);
+  EXPECT_THAT(names, ::testing::ElementsAre("élodie.brun", "åsa.nilsson", "σοφια", "pupil0001"));
+
+  // The same person in the directory: the same username.
+  ASSERT_TRUE(slapd_->Add("dn: cn=Elodie Brun,ou=Students,dc=school,dc=test\nobjectClass: inetOrgPerson\n" +
+                          testsupport::LdifLine("uid", "ÉLODIE.Brun") + "\n" +
+                          testsupport::LdifLine("givenName", "Élodie") + "\nsn: Brun\ncn: Elodie Brun\n"
+                          "mail: e.brun@school.test\n\n"));
+  WriteConfig();
+  loaded = config::LoadConfig(dir_.File("enrolsync.toml"));
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  people = sync::ReadPeople(*loaded, nullptr);
+  ASSERT_TRUE(people) << people.error().message;
+  int found = 0;
+  for (const auto& p : *people) found += p.username == "élodie.brun";
+  EXPECT_EQ(found, 1);
 }
 
 TEST_F(UsersTest, NoOutputEverContainsTheBindPassword) {
