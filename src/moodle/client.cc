@@ -166,6 +166,11 @@ struct WriteJob {
   std::function<MoodleId(std::size_t item)> user;
   // Fills ids for the items of a successful batch (optional: void writes).
   std::function<Status(const json& doc, std::span<const std::size_t> items, std::vector<MoodleId>& ids)> parse;
+  // Optional: items a successful call refused all the same, as Moodle's
+  // per-item "warnings" say (batch position -> {warningcode, message}).
+  std::function<std::map<std::size_t, std::pair<std::string, std::string>>(const json& doc,
+                                                                           std::span<const std::size_t> items)>
+      refused;
 };
 
 }  // namespace
@@ -279,8 +284,15 @@ struct Client::Impl {
           parsed = Fail(ErrorCode::kIo, job.function + ": unexpected response shape: " + ex.what());
         }
       }
+      std::map<std::size_t, std::pair<std::string, std::string>> refused;
+      if (parsed && job.refused) refused = job.refused(*r, items);
       for (std::size_t pos = 0; pos < items.size(); ++pos) {
-        if (parsed && ids[pos] >= 0) {
+        if (auto w = refused.find(pos); w != refused.end()) {
+          out[items[pos]] = Fail(Error{ErrorCode::kMoodle,
+                                       Redact(job.function + ": Moodle refused it: " + w->second.second + " (" +
+                                              w->second.first + ")"),
+                                       w->second.first, "warning"});
+        } else if (parsed && ids[pos] >= 0) {
           out[items[pos]] = ids[pos];
         } else {
           out[items[pos]] = Fail(parsed ? Error{ErrorCode::kIo,
@@ -580,6 +592,21 @@ std::vector<Status> Client::UpdateUsers(const std::vector<UserUpdate>& users, co
     f.emplace_back(p + "[id]", N(u.id));
     for (const auto& [k, v] : u.fields) f.emplace_back(p + "[" + k + "]", v);
     if (u.suspended) f.emplace_back(p + "[suspended]", *u.suspended ? "1" : "0");
+  };
+  // Moodle 5.1 answers {"warnings": [{"item": "user", "itemid": id,
+  // "warningcode": "usernotupdatedguest" | "useremailduplicate" | ...}]} for
+  // users it did not update, and commits the others.
+  job.refused = [&](const json& doc, std::span<const std::size_t> items) {
+    std::map<std::size_t, std::pair<std::string, std::string>> out;
+    if (!doc.is_object() || !doc.contains("warnings") || !doc["warnings"].is_array()) return out;
+    for (const auto& w : doc["warnings"]) {
+      const MoodleId id = wire::JId(w, "itemid");
+      for (std::size_t pos = 0; pos < items.size(); ++pos) {
+        if (users[items[pos]].id == id)
+          out[pos] = {wire::JStr(w, "warningcode"), wire::JStr(w, "message")};
+      }
+    }
+    return out;
   };
   return Impl::ToStatus(impl_->RunWrites(job, progress));
 }

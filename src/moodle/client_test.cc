@@ -54,6 +54,30 @@ class ClientTest : public ::testing::Test {
   }
 };
 
+// core_user_update_users commits each user in its own transaction and
+// answers the users it refused as warnings, not as an exception (Moodle 5.1
+// user/externallib.php): those items must fail, the others succeed.
+TEST_F(ClientTest, UpdateUsersWarningsFailTheirItemsOnly) {
+  FakeMoodle server([&](const SeenRequest&, int) {
+    return Reply{200, R"({"warnings":[{"item":"user","itemid":501,"warningcode":"useremailduplicate",)"
+                      R"("message":"Duplicate email address: a@school.test"}]})"};
+  });
+  Client client(Options(server));
+  std::vector<UserUpdate> updates(3);
+  updates[0].id = 500;
+  updates[1].id = 501;
+  updates[2].id = 502;
+  for (auto& u : updates) u.fields = {{"email", "a@school.test"}};
+  auto r = client.UpdateUsers(updates);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_TRUE(r[0]);
+  ASSERT_FALSE(r[1]);
+  EXPECT_EQ(r[1].error().moodle_errorcode, "useremailduplicate");
+  EXPECT_NE(r[1].error().message.find("Duplicate email address: a@school.test"), std::string::npos)
+      << r[1].error().message;
+  EXPECT_TRUE(r[2]);
+}
+
 TEST_F(ClientTest, MoodleExceptionIsClassifiedByErrorcode) {
   std::string answer;
   FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, answer}; });
