@@ -388,21 +388,34 @@ TEST_F(SafetyTest, DriftIsFoundAndCorrected) {
   EXPECT_TRUE(site_->Moodle() == before) << Describe(before, site_->Moodle());
 }
 
-TEST_F(SafetyTest, OrdinaryRunsVerifyARotatingFewCoursesAndEventuallyFindHandMadeDrift) {
+// Drift in courses no plan touches is found by the rotation: with the
+// default verify_max_age_days = 7 and one run a day, every managed course is
+// read once in 6 runs (one run spare), ceil(managed / 6) courses a run.
+TEST_F(SafetyTest, HandMadeDriftInUntouchedCoursesIsCorrectedWithinTheRotation) {
   InitialSync();
-  auto row = site_->EnrolFeed()[5];
-  ASSERT_TRUE(site_->moodle().RemoveEnrolment(CourseId(std::get<0>(row)), UserId(std::get<1>(row)), "manual"));
+  auto before = site_->Moodle();
+  std::map<model::MoodleId, std::vector<model::MoodleId>> managed;  // course -> its users
+  for (const auto& [set, email, role] : site_->EnrolFeed()) {
+    model::MoodleId c = CourseId(set), u = UserId(email);
+    if (c && u) managed[c].push_back(u);
+  }
+  ASSERT_GT(managed.size(), 30u);
+  const int share = static_cast<int>((managed.size() + 5) / 6);
+  // Every course was verified when it was created; ties go by id, so the
+  // highest id is read last.
+  auto last = std::prev(managed.end());
+  auto middle = std::next(managed.begin(), static_cast<long>(managed.size() / 2));
+  ASSERT_TRUE(site_->moodle().RemoveEnrolment(last->first, last->second[0], "manual"));
+  ASSERT_TRUE(site_->moodle().SetEnrolmentStatus(middle->first, middle->second[0], "manual", 1));
   int runs = 0;
-  bool fixed = false;
-  auto courses = site_->moodle().Courses().size();
-  while (!fixed && runs < static_cast<int>(courses / 6) + 3) {
+  while (runs < 6 && !(site_->Moodle() == before)) {
     auto r = site_->Sync();
-    ASSERT_EQ(r.exit_code, 0);
-    EXPECT_LE(r.courses_verified, 6);
-    fixed = r.apply.applied.enrol == 1;
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_LE(r.courses_verified, share) << "run " << runs + 1;
     ++runs;
   }
-  EXPECT_TRUE(fixed) << "rotation never reached the drifted course";
+  EXPECT_TRUE(site_->Moodle() == before) << "after " << runs << " runs: " << Describe(before, site_->Moodle());
+  EXPECT_EQ(runs, static_cast<int>((managed.size() + share - 1) / share)) << "the last course comes round last";
 }
 
 TEST_F(SafetyTest, SiteSuspendedUserKeepsActiveEnrolments) {
@@ -422,8 +435,13 @@ TEST_F(SafetyTest, NoChangeRunCostsAHandfulOfCalls) {
   int total = 0;
   for (const auto& [fn, n] : site_->moodle().CallCounts()) total += n;
   // site info, categories, courses, one user lookup, and 2 reads for each of
-  // the (at most) 6 courses verified in rotation.
-  EXPECT_LE(total, 4 + 2 * 6);
+  // the courses verified in rotation: ceil(managed / 6) with the defaults
+  // (verify_max_age_days = 7, one run a day).
+  std::set<model::MoodleId> managed;
+  for (const auto& [set, email, role] : site_->EnrolFeed())
+    if (CourseId(set) && UserId(email)) managed.insert(CourseId(set));
+  EXPECT_EQ(r.courses_verified, static_cast<int>((managed.size() + 5) / 6));
+  EXPECT_LE(total, 4 + 2 * r.courses_verified);
   EXPECT_EQ(r.write_calls, 0);
 }
 

@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "ops/hooks.h"
+#include "plan/verify_policy.h"
 #include "schedule/cron.h"
 #include "util/secrets.h"
 #include "util/strings.h"
@@ -602,7 +603,7 @@ Status LoadRoles(const std::string& file, const toml::table* t, std::vector<mode
 
 Status LoadState(const Section& s, StateConfig* st) {
   if (!s.present()) return Ok();
-  TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days"}));
+  TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days", "runs_per_day"}));
   std::optional<long long> v;
   TRY_ASSIGN(v, s.Int("verify_courses_per_run"));
   if (v) {
@@ -613,6 +614,12 @@ Status LoadState(const Section& s, StateConfig* st) {
   if (v) {
     if (*v < 1) return Fail(ErrorCode::kConfig, s.Where(*s.Node("verify_max_age_days")) + "[state] verify_max_age_days must be >= 1");
     st->verify_max_age_days = static_cast<int>(*v);
+  }
+  TRY_ASSIGN(v, s.Int("runs_per_day"));
+  if (v) {
+    if (*v < 1 || *v > 1440)
+      return Fail(ErrorCode::kConfig, s.Where(*s.Node("runs_per_day")) + "[state] runs_per_day must be 1-1440");
+    st->runs_per_day = static_cast<int>(*v);
   }
   return Ok();
 }
@@ -664,6 +671,26 @@ Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
   TRY(LoadHooks(path, root.get("hooks"), &cfg.hooks));
   TRY(LoadRoles(path, Sub(root, "roles"), &cfg.roles));
   return cfg;
+}
+
+std::vector<long long> ExpectedEnrolmentRuns(const Config& cfg, long long now, long long until) {
+  if (cfg.state.runs_per_day == 0) {
+    for (const auto& [job, expr] : cfg.schedule.jobs) {
+      if (job != "full") continue;
+      auto cron = schedule::ParseCron(expr);
+      if (!cron) break;  // validated at load; fall back to one a day
+      std::vector<long long> runs;
+      std::time_t t = static_cast<std::time_t>(now);
+      while (runs.size() < 100000) {
+        auto next = schedule::NextRun(*cron, t);
+        if (!next || *next > until) break;
+        runs.push_back(static_cast<long long>(*next));
+        t = *next;
+      }
+      return runs;
+    }
+  }
+  return plan::EvenlySpacedRuns(now, cfg.state.runs_per_day > 0 ? cfg.state.runs_per_day : 1, until);
 }
 
 }  // namespace enrolsync::config

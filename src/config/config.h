@@ -81,12 +81,17 @@ struct HookConfig {
 };
 
 struct StateConfig {
-  // Courses whose participants are re-read from Moodle each run even when the
-  // plan does not touch them, oldest verification first. Bounds what a
-  // no-change run costs; see README "How drift is found".
-  int verify_courses_per_run = 6;
-  // A course not verified for this many days is verified before any other.
+  // Every managed course's participants are re-read from Moodle at least once
+  // in this many days, in an even rotation (plan/verify_policy.h; README "How
+  // drift is found").
   int verify_max_age_days = 7;
+  // A floor on the rotation: at least this many courses a run (fewer only
+  // when fewer are managed). The rotation itself is sized from
+  // verify_max_age_days and the runs a day.
+  int verify_courses_per_run = 6;
+  // Enrolment runs a day, to size the rotation. 0 (not set): the [schedule]
+  // full job's runs if there is one, else 1 (a nightly timer or cron job).
+  int runs_per_day = 0;
 };
 
 // Moodle's standard roles plus the site's own from [roles] (shortname = id):
@@ -118,5 +123,11 @@ EnvLookup RealEnv();
 // Secrets come only from *_file or *_env keys and are registered with
 // util/secrets.h; an inline token or password is an error.
 Result<Config> LoadConfig(const std::string& path, const EnvLookup& env = RealEnv());
+
+// Start times of the enrolment runs expected after `now`, up to and including
+// `until`, to size the verification rotation: runs_per_day evenly spaced
+// runs when [state] runs_per_day is set; else the [schedule] full job's cron
+// times (local time, as the daemon runs them); else one a day.
+std::vector<long long> ExpectedEnrolmentRuns(const Config& cfg, long long now, long long until);
 
 }  // namespace enrolsync::config

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -286,6 +287,41 @@ TEST_F(ConfigTest, CourseDateColumnsAreOptional) {
   ASSERT_TRUE(cfg) << cfg.error().message;
   EXPECT_EQ(cfg->courses.startdate, "dtStart");
   EXPECT_EQ(cfg->courses.enddate, "dtEnd");
+}
+
+// The runs that size the verification rotation (plan/verify_policy.h).
+TEST_F(ConfigTest, ExpectedEnrolmentRunsComeFromTheFullJobOrRunsPerDay) {
+  const char* tz = std::getenv("TZ");
+  std::string saved = tz ? tz : "";
+  ::setenv("TZ", "UTC", 1);
+  const long long mon = 1767571200;  // Mon 2026-01-05 00:00 UTC
+  const long long week = 7 * 86400;
+  // Nothing said: one run a day (a nightly timer).
+  auto cfg = Load(kIssueExample);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->state.runs_per_day, 0);
+  EXPECT_EQ(ExpectedEnrolmentRuns(*cfg, mon, mon + week).size(), 7u);
+  // The daemon's full job; the users job does not verify courses.
+  cfg = Load(std::string(kIssueExample) + "[schedule]\nusers = \"*/10 * * * *\"\nfull = \"0 3,15 * * MON-FRI\"\n");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto runs = ExpectedEnrolmentRuns(*cfg, mon, mon + week);
+  ASSERT_EQ(runs.size(), 10u);
+  EXPECT_EQ(runs[0], mon + 3 * 3600);
+  EXPECT_EQ(runs[9], mon + 4 * 86400 + 15 * 3600);
+  // [state] runs_per_day wins (say the timer is used, not the daemon).
+  cfg = Load(std::string(kIssueExample) + "[schedule]\nfull = \"0 3 * * *\"\n[state]\nruns_per_day = 4\n");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  runs = ExpectedEnrolmentRuns(*cfg, mon, mon + week);
+  ASSERT_EQ(runs.size(), 28u);
+  EXPECT_EQ(runs[0], mon + 6 * 3600);
+  cfg = Load(std::string(kIssueExample) + "[state]\nruns_per_day = 0\n");
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("[state] runs_per_day must be 1-1440"));
+  if (tz) {
+    ::setenv("TZ", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TZ");
+  }
 }
 
 TEST_F(ConfigTest, MissingFileIsReported) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "log/log.h"
+#include "plan/verify_policy.h"
 #include "state/state_db.h"
 #include "sync/report.h"
 #include "sync/desired.h"
@@ -356,42 +357,27 @@ class Runner {
     return found;
   }
 
-  // Courses the first plan touches, plus the least recently verified
-  // courses we manage (up to verify_courses_per_run; all with --verify).
+  // Courses the first plan touches, plus an even rotation of the courses we
+  // manage (all with --verify): plan/verify_policy.h.
   std::vector<model::MoodleId> ChooseVerification(const plan::Plan& first, const model::MoodleSnapshot& snap, long long now) {
-    std::set<model::MoodleId> chosen(first.touched_courses.begin(), first.touched_courses.end());
-    std::set<model::MoodleId> managed;
+    plan::VerifyInput in;
+    in.touched.insert(first.touched_courses.begin(), first.touched_courses.end());
     std::set<model::MoodleId> existing;
     for (const auto& c : snap.courses) existing.insert(c.id);
-    for (const auto& [key, _] : owned_.enrolments)
-      if (existing.count(key.courseid)) managed.insert(key.courseid);
-    if (opt_.verify_all) {
-      chosen.insert(managed.begin(), managed.end());
-    } else {
-      auto last = db_->LastVerified();
-      std::vector<std::pair<long long, model::MoodleId>> order;
-      for (auto c : managed) {
-        long long t = 0;
-        if (last)
-          if (auto it = last->find(c); it != last->end()) t = it->second;
-        order.emplace_back(t, c);
-      }
-      std::sort(order.begin(), order.end());
-      // The oldest `verify_courses_per_run` courses are read every run, and
-      // any course not read for verify_max_age_days is read regardless.
-      int budget = cfg_.state.verify_courses_per_run;
-      long long max_age = static_cast<long long>(cfg_.state.verify_max_age_days) * 86400;
-      for (const auto& [t, c] : order) {
-        if (chosen.count(c)) continue;
-        if (budget > 0) {
-          chosen.insert(c);
-          --budget;
-        } else if (now - t > max_age) {
-          chosen.insert(c);
-        }
-      }
+    auto last = db_->LastVerified();
+    for (const auto& [key, _] : owned_.enrolments) {
+      if (!existing.count(key.courseid)) continue;
+      long long t = 0;
+      if (last)
+        if (auto it = last->find(key.courseid); it != last->end()) t = it->second;
+      in.managed.emplace(key.courseid, t);
     }
-    return {chosen.begin(), chosen.end()};
+    in.now = now;
+    in.max_age_days = cfg_.state.verify_max_age_days;
+    in.upcoming_runs = config::ExpectedEnrolmentRuns(cfg_, now, now + in.max_age_days * 86400LL + 3600);
+    in.min_per_run = cfg_.state.verify_courses_per_run;
+    in.verify_all = opt_.verify_all;
+    return plan::ChooseVerification(in).courses;
   }
 
   // Items in courses whose participants could not be read are not applied.
