@@ -94,7 +94,7 @@ Status RealSchool::Setup(const RealSchoolOptions& options) {
       << "user_field = \"txtEmailAddress\"\nrole_field = \"intRoleID\"\nlocal_course_field = \"idnumber\"\n"
       << "local_user_field = \"email\"\nlocal_role_field = \"id\"\ndefault_role = \"student\"\n"
       << "unenrol_action = \"" << options.unenrol_action << "\"\nignore_hidden_courses = false\n\n"
-      << "[safety]\nmax_removals = \"10%\"\n\n"
+      << "[safety]\nmax_removals = " << options.max_removals << "\n\n"
       << "[users]\nsource = \"ldap\"\nurl = \"" << slapd_->url() << "\"\nbind_dn = \"" << SlapdServer::reader_dn()
       << "\"\nbind_password_file = \"ldap.password\"\n"
       << "contexts = [\"ou=Students,dc=school,dc=test\", \"ou=Staff,dc=school,dc=test\"]\n"

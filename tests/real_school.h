@@ -32,6 +32,7 @@ struct DirectoryPerson {
 struct RealSchoolOptions {
   schoolgen::Options size;
   std::string unenrol_action = "suspend";
+  std::string max_removals = "\"10%\"";  // TOML value of [safety] max_removals
   // Lines appended to the config's [moodle] table (e.g. enrol_concurrency = 1).
   std::string moodle_extra;
   // The index of a person whose directory mail is stored with capitals

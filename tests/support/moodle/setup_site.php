@@ -26,6 +26,13 @@ set_config('enablecompletion', 1, 'moodlecourse');
 set_config('enablecompletion', 1);
 // enrol_database sends no welcome message; the manual plugin must not either.
 set_config('sendcoursewelcomemessage', 0, 'enrol_manual');
+// Course meta links, which schools use for department courses (off on a
+// fresh site, where enrol_meta_sync does nothing).
+$enabled = array_filter(explode(',', (string)get_config('core', 'enrol_plugins_enabled')));
+if (!in_array('meta', $enabled)) {
+    $enabled[] = 'meta';
+    set_config('enrol_plugins_enabled', implode(',', $enabled));
+}
 
 $functions = [
     'core_webservice_get_site_info',
