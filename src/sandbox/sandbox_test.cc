@@ -327,6 +327,36 @@ TEST_F(SandboxTest, DuplicateEmailDifferingInCaseIsRejected) {
   EXPECT_EQ(sb_->Users().size(), 2u);
 }
 
+// Moodle 5.1's update_users answers refused users as warnings and commits
+// the others (user/externallib.php): the guest, an invalid or a taken email.
+TEST_F(SandboxTest, UpdateUsersRefusesGuestInvalidAndTakenEmailsAsWarnings) {
+  MoodleId a = CreateUser("ua", "ua@school.test");
+  MoodleId b = CreateUser("ub", "ub@school.test");
+  json r = Call("core_user_update_users", {{"users[0][id]", "1"},
+                                           {"users[0][firstname]", "Guest2"},
+                                           {"users[1][id]", std::to_string(a)},
+                                           {"users[1][email]", ""},
+                                           {"users[2][id]", std::to_string(b)},
+                                           {"users[2][email]", "UA@school.test"},
+                                           {"users[3][id]", std::to_string(a)},
+                                           {"users[3][lastname]", "Renamed"},
+                                           {"users[4][id]", std::to_string(b)},
+                                           {"users[4][email]", "ub@school.test"}});
+  ASSERT_TRUE(r.contains("warnings")) << r.dump();
+  std::vector<std::pair<long long, std::string>> got;
+  for (const auto& w : r["warnings"]) got.emplace_back(w["itemid"].get<long long>(), w["warningcode"].get<std::string>());
+  EXPECT_EQ(got, (std::vector<std::pair<long long, std::string>>{
+                     {1, "usernotupdatedguest"}, {a, "useremailinvalid"}, {b, "useremailduplicate"}}))
+      << r.dump();
+  EXPECT_EQ(r["warnings"][2]["message"], "Duplicate address");
+  for (const auto& u : sb_->Users()) {
+    if (u.id == a) {
+      EXPECT_EQ(u.email, "ua@school.test");
+      EXPECT_EQ(u.profile.at("lastname"), "Renamed") << "the users not refused are updated";
+    }
+  }
+}
+
 TEST_F(SandboxTest, DuplicateUsernameIsRejected) {
   CreateUser("same");
   json r = Call("core_user_create_users", {{"users[0][username]", "same"},

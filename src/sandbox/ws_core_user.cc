@@ -137,22 +137,40 @@ Json UpdateUsers(SiteStore& s, const Json& p, const CallEnv&) {
   Db& db = s.db();
   for (const Json& u : p["users"]) {
     MoodleId id = IntOr(u, "id", 0);
-    auto existing = db.One("SELECT deleted FROM users WHERE id = ?", id);
-    if (!existing || (*existing)[0].i != 0 || id == 1) {
-      warnings.push_back({{"item", "user"}, {"itemid", id}, {"warningcode", "invaliduserid"},
-                          {"message", "Invalid user ID"}});
+    // Moodle 5.1 (user/externallib.php) updates each user in its own
+    // transaction and answers a refused one as a warning; the messages are
+    // moodle_exception's (a code without a language string shows as
+    // "error/<code>").
+    auto warn = [&](const std::string& code, const std::string& message) {
+      warnings.push_back({{"item", "user"}, {"itemid", id}, {"warningcode", code}, {"message", message}});
+    };
+    auto existing = db.One("SELECT deleted, email FROM users WHERE id = ?", id);
+    if (!existing) {
+      warn("invaliduserid", "Invalid user ID");
+      continue;
+    }
+    if ((*existing)[0].i != 0) {
+      warn("usernotupdateddeleted", "error/usernotupdateddeleted");
+      continue;
+    }
+    if (id == 1) {
+      warn("usernotupdatedguest", "error/usernotupdatedguest");
       continue;
     }
     if (Has(u, "username") &&
         db.One("SELECT 1 FROM users WHERE username = ? AND id <> ? AND deleted = 0", Str(u, "username"), id)) {
-      warnings.push_back({{"item", "user"}, {"itemid", id}, {"warningcode", "usernameexists"},
-                          {"message", "Username already exists: " + Str(u, "username")}});
+      warn("usernameexists", "Username already exists: " + Str(u, "username"));
       continue;
     }
-    if (Has(u, "email") && EmailTaken(s, Str(u, "email"), id)) {
-      warnings.push_back({{"item", "user"}, {"itemid", id}, {"warningcode", "useremailduplicate"},
-                          {"message", "Duplicate email address: " + Str(u, "email")}});
-      continue;
+    if (Has(u, "email") && Str(u, "email") != (*existing)[1].s) {
+      if (!IsValidEmail(Str(u, "email"))) {
+        warn("useremailinvalid", "error/useremailinvalid");
+        continue;
+      }
+      if (EmailTaken(s, Str(u, "email"), id)) {
+        warn("useremailduplicate", "Duplicate address");
+        continue;
+      }
     }
     if (Has(u, "auth") && !kAuthPlugins.count(Str(u, "auth"))) Throw(InvalidParameter());
     if (Has(u, "password") && !Str(u, "password").empty()) {
