@@ -34,10 +34,11 @@ struct CoursesConfig {
   // [courses.defaults], split the way core_course_create_courses wants them.
   std::vector<std::pair<std::string, std::string>> fields;          // visible=0, format=topics…
   std::vector<std::pair<std::string, std::string>> format_options;  // coursedisplay, numsections…
-  // [courses.defaults] visible; unset: not sent, and Moodle decides (5.1's
-  // create_course() copies the category's visibility when none is given; the
-  // recorded site, probe 02, created the course hidden). enrol_database
-  // itself uses moodlecourse|visible, which no web service reads.
+  // [courses.defaults] visible; unset: not sent, and Moodle decides: 5.1's
+  // core_course_create_courses defaults it to moodlecourse|visible, the
+  // site's course default enrol_database uses too (no web service reads
+  // it), or to the category's when the token user lacks
+  // moodle/course:visibility.
   std::optional<bool> visible;
 };
 
