@@ -5,7 +5,9 @@
 // re-activate, and never give a role back with a suspension.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "moodle/client.h"
 #include "real_school.h"
@@ -44,6 +46,16 @@ class RealMoodleFidelity : public ::testing::Test {
     teacher_ = staff_.at(0);
   }
   Status Mis(const std::string& sql) { return testsupport::ExecSqlite(site_->mis_path(), sql); }
+  void EditConfig(const std::string& from, const std::string& to) {
+    std::ifstream in(site_->config_path());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string cfg = text.str();
+    auto pos = cfg.find(from);
+    ASSERT_NE(pos, std::string::npos) << from;
+    cfg.replace(pos, from.size(), to);
+    std::ofstream(site_->config_path()) << cfg;
+  }
 
   // Replaces the feed; a pupil row in set C always stays (an empty feed
   // withholds every removal).
@@ -167,6 +179,61 @@ TEST_F(RealMoodleFidelity, ASuspensionNeverGivesBackARoleRemovedByHand) {
   EXPECT_EQ(EnrolStatus(a_, teacher_), 1);
   EXPECT_EQ(Roles(a_, teacher_), (std::set<int>{})) << "enrol_manual_enrol_users role_assigns the role it is sent";
   ExpectConverged("after the suspension");
+}
+
+// [courses.defaults] visible left out is not sent: Moodle applies the site's
+// course default (the harness site's, like the guide's, is hidden), and with
+// ignore_hidden_courses nobody is enrolled in those courses.
+TEST_F(RealMoodleFidelity, VisibleLeftOutTakesTheSiteDefaultAndHiddenCoursesGetNoEnrolments) {
+  ASSERT_NO_FATAL_FAILURE(Start("suspend"));
+  if (!site_) return;
+  ASSERT_EQ(One("SELECT value FROM mdl_config_plugins WHERE plugin = 'moodlecourse' AND name = 'visible'"), "0");
+  EditConfig("visible = false\n", "");
+  EditConfig("ignore_hidden_courses = false", "ignore_hidden_courses = true");
+  Feed({{a_, teacher_, 3}, {a_, pupils_[0], 5}, {b_, pupils_[1], 5}});
+  auto r = SyncOk("initial");
+  EXPECT_GT(r.apply.applied.courses_create, 3);
+  EXPECT_EQ(One("SELECT COUNT(*) FROM mdl_course WHERE id <> 1 AND visible = 1"), "0");
+  EXPECT_EQ(One("SELECT COUNT(*) FROM mdl_user_enrolments"), "0") << "no one is enrolled in a hidden course";
+  ExpectConverged("hidden courses skipped");
+}
+
+// The default category missing in Moodle: enrol_database's fallback, the
+// first category in Moodle's sort order ("Category 1" on a fresh site).
+TEST_F(RealMoodleFidelity, MissingDefaultCategoryFallsBackToMoodlesFirstCategory) {
+  ASSERT_NO_FATAL_FAILURE(Start("suspend"));
+  if (!site_) return;
+  EditConfig("default_category = 2", "default_category = 4242");
+  Feed({});
+  SyncOk("initial");
+  std::string first = One("SELECT id FROM mdl_course_categories ORDER BY sortorder LIMIT 1");
+  int without = 0;
+  for (const auto& c : site_->school().course_view) {
+    if (!c.category.empty()) continue;
+    ++without;
+    EXPECT_EQ(One("SELECT category FROM mdl_course WHERE idnumber = " + Q(c.idnumber)), first) << c.idnumber;
+  }
+  EXPECT_GT(without, 0) << "the school has courses without a category";
+}
+
+// enrol_database's newcoursestartdate / newcourseenddate, on the course
+// Moodle creates.
+TEST_F(RealMoodleFidelity, CourseDatesFromTheCourseTableReachTheNewCourse) {
+  ASSERT_NO_FATAL_FAILURE(Start("suspend"));
+  if (!site_) return;
+  auto view = testsupport::QuerySqlite(site_->mis_path(), "SELECT sql FROM sqlite_master WHERE name = 'VwMoodleCourseData'");
+  ASSERT_TRUE(view && !view->empty());
+  std::string sql = (*view)[0][0];
+  sql.replace(sql.find("VwMoodleCourseData"), std::string("VwMoodleCourseData").size(), "CourseBase");
+  ASSERT_TRUE(Mis("DROP VIEW VwMoodleCourseData; " + sql +
+                  "; CREATE VIEW VwMoodleCourseData AS SELECT *, CASE txtCourseID WHEN " + Q(a_) +
+                  " THEN '2026-09-01 08:00:00+01:00' END AS dtStart, CASE txtCourseID WHEN " + Q(a_) +
+                  " THEN '1815609600' END AS dtEnd FROM CourseBase"));
+  EditConfig("category_field = \"id\"", "category_field = \"id\"\nstartdate = \"dtStart\"\nenddate = \"dtEnd\"");
+  Feed({});
+  SyncOk("initial");
+  EXPECT_EQ(One("SELECT startdate || ' ' || enddate FROM mdl_course WHERE idnumber = " + Q(a_)), "1788246000 1815609600");
+  EXPECT_NE(One("SELECT startdate FROM mdl_course WHERE idnumber = " + Q(b_)), "1788246000") << "no date: Moodle's";
 }
 
 }  // namespace
