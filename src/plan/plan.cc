@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "util/moodle_values.h"
 #include "util/strings.h"
 
 namespace enrolsync::plan {
@@ -133,6 +134,24 @@ DateCell ParseDateCell(const std::optional<std::string>& cell) {
   return d;
 }
 
+// What ties a row that could not be resolved to the enrolment it made
+// before: the value lower-cased, without whitespace, control characters or
+// the characters Moodle refuses in an address ("<>,;()[]\), so a value that
+// became malformed ('two\nlines@…', 'bad"quote@…') still protects it.
+std::string LooseKey(const std::string& value) {
+  std::string out;
+  for (char c : ToLower(value)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F) continue;
+    switch (c) {
+      case '"': case '<': case '>': case ',': case ';': case '(': case ')': case '[': case ']': case '\\':
+        continue;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 // Where an enrolment row points: an existing course or one created this run.
 struct Target {
   MoodleId courseid = 0;
@@ -200,17 +219,21 @@ class Planner {
     const auto& cols = desired_.course_columns;
     auto col = [&](std::size_t i, const char* fallback) { return i < cols.size() ? cols[i] : std::string(fallback); };
     std::vector<std::pair<std::string, std::string>> v = {
-        {col(0, "fullname"), r.fullname}, {col(1, "shortname"), r.shortname}, {col(2, "idnumber"), r.idnumber}};
-    v.emplace_back(col(3, "category"), r.category.value_or("NULL"));
-    if (cols.size() > 4 && !cols[4].empty()) v.emplace_back(cols[4], r.startdate.value_or("NULL"));
-    if (cols.size() > 5 && !cols[5].empty()) v.emplace_back(cols[5], r.enddate.value_or("NULL"));
+        {col(0, "fullname"), ShownValue(r.fullname)},
+        {col(1, "shortname"), ShownValue(r.shortname)},
+        {col(2, "idnumber"), ShownValue(r.idnumber)}};
+    v.emplace_back(col(3, "category"), ShownValue(r.category.value_or("NULL")));
+    if (cols.size() > 4 && !cols[4].empty()) v.emplace_back(cols[4], ShownValue(r.startdate.value_or("NULL")));
+    if (cols.size() > 5 && !cols[5].empty()) v.emplace_back(cols[5], ShownValue(r.enddate.value_or("NULL")));
     return v;
   }
 
   std::vector<std::pair<std::string, std::string>> EnrolValues(const model::EnrolmentRow& r) const {
     const auto& cols = desired_.enrolment_columns;
     auto col = [&](std::size_t i, const char* fallback) { return i < cols.size() ? cols[i] : std::string(fallback); };
-    return {{col(0, "course"), r.course}, {col(1, "user"), r.user}, {col(2, "role"), r.role.value_or("NULL")}};
+    return {{col(0, "course"), ShownValue(r.course)},
+            {col(1, "user"), ShownValue(r.user)},
+            {col(2, "role"), ShownValue(r.role.value_or("NULL"))}};
   }
 
   void CourseProblem(const model::CourseRow& r, std::string reason, bool skipped = true) {
@@ -229,27 +252,29 @@ class Planner {
         CourseProblem(row, "invalid external course record, shortname and fullname are mandatory");
         continue;
       }
+      const std::string shortname = ShownValue(row.shortname);
       auto [it, inserted] = feed_shortnames.emplace(row.shortname, &row);
       if (!inserted) {
         const auto& first = *it->second;
         bool same = first.fullname == row.fullname && first.idnumber == row.idnumber &&
                     first.category.value_or("") == row.category.value_or("");
         CourseProblem(row,
-                      "duplicate shortname '" + row.shortname + "' (first at row " + std::to_string(first.row) +
+                      "duplicate shortname '" + shortname + "' (first at row " + std::to_string(first.row) +
                           (same ? "); identical, counted once" : "); this row is ignored"),
                       !same);
         continue;
       }
       if (course_by_shortname_.count(row.shortname)) continue;  // exists: never renamed or moved
+      if (!CourseLengthsOk(row, shortname)) continue;
       if (!row.idnumber.empty()) {
         if (auto c = course_by_idnumber_.find(row.idnumber); c != course_by_idnumber_.end()) {
-          CourseProblem(row, "duplicate idnumber, can not create course: " + row.shortname + " [" + row.idnumber +
+          CourseProblem(row, "duplicate idnumber, can not create course: " + shortname + " [" + ShownValue(row.idnumber) +
                                  "] (idnumber used by course '" + c->second->shortname + "', id " +
                                  std::to_string(c->second->id) + ")");
           continue;
         }
         if (auto p = pending_idnumbers.find(row.idnumber); p != pending_idnumbers.end()) {
-          CourseProblem(row, "duplicate idnumber, can not create course: " + row.shortname + " [" + row.idnumber +
+          CourseProblem(row, "duplicate idnumber, can not create course: " + shortname + " [" + ShownValue(row.idnumber) +
                                  "] (also wanted by new course '" + p->second + "')");
           continue;
         }
@@ -267,7 +292,7 @@ class Planner {
         if (!categoryid) continue;
       } else {
         CourseProblem(row, std::string("invalid category ") + CategoryFieldName(policy_.category_field) + " '" +
-                               cat + "', can not create course: " + row.shortname);
+                               ShownValue(cat) + "', can not create course: " + shortname);
         continue;
       }
       // Course dates: a broken value stops this course, as in enrol_database.
@@ -281,14 +306,14 @@ class Planner {
                                        : std::string(which) + "date";
         CourseProblem(row, std::string("invalid external course ") + which + " date value: " +
                                desired_.courses_table + " row " + std::to_string(row.row) + " column '" + column +
-                               "' = '" + raw.value_or("") +
+                               "' = '" + ShownValue(raw.value_or("")) +
                                "' (expected unix seconds or a date such as 2026-09-01 or 2026-09-01 08:30:00+01:00), "
-                               "can not create course: " + row.shortname);
+                               "can not create course: " + shortname);
         dates_ok = false;
       }
       if (!dates_ok) continue;
       if (start.given && end.given && end.value > 0 && start.value > end.value) {
-        CourseProblem(row, "can not insert new course, the end date must be after the start date: " + row.shortname);
+        CourseProblem(row, "can not insert new course, the end date must be after the start date: " + shortname);
         continue;
       }
       PlanItem item;
@@ -314,6 +339,26 @@ class Planner {
     }
   }
 
+  // A new course's values must fit Moodle's columns (course.shortname 255,
+  // fullname 254, idnumber 100 characters): core_course_create_courses
+  // would fail the whole batch for one that does not.
+  bool CourseLengthsOk(const model::CourseRow& row, const std::string& shortname) {
+    const auto& cols = desired_.course_columns;
+    auto col = [&](std::size_t i, const char* fallback) { return i < cols.size() ? cols[i] : std::string(fallback); };
+    for (auto [value, column, max] : {std::tuple{&row.shortname, col(1, "shortname"), kCourseShortnameMax},
+                                      std::tuple{&row.fullname, col(0, "fullname"), kCourseFullnameMax},
+                                      std::tuple{&row.idnumber, col(2, "idnumber"), kCourseIdnumberMax}}) {
+      std::size_t n = Utf8Length(*value);
+      if (n <= max) continue;
+      CourseProblem(row, desired_.courses_table + " row " + std::to_string(row.row) + " column '" + column +
+                             "' = '" + ShownValue(*value) + "' is " + std::to_string(n) +
+                             " characters, longer than Moodle's " + std::to_string(max) +
+                             ", can not create course: " + shortname);
+      return false;
+    }
+    return true;
+  }
+
   // enrol_database: when the default category does not exist it says so and
   // uses the first category in Moodle's sort order (categories come in that
   // order, see moodle::Client::GetCategories). Said once per run, as a warning.
@@ -321,7 +366,7 @@ class Planner {
     const std::string what = std::string("default category ") + CategoryFieldName(policy_.category_field) + " '" +
                              policy_.default_category + "' does not exist in Moodle";
     if (moodle_.categories.empty()) {
-      CourseProblem(row, what + " and Moodle lists no category, can not create course: " + row.shortname);
+      CourseProblem(row, what + " and Moodle lists no category, can not create course: " + ShownValue(row.shortname));
       return 0;
     }
     const model::Category& first = moodle_.categories.front();
@@ -376,13 +421,25 @@ class Planner {
     std::map<std::tuple<std::string, std::string, MoodleId>, std::size_t> seen;  // -> first row
     std::set<std::string> unknown_courses_reported;
     for (const auto& row : desired_.enrolments) {
+      // Printed values are cut short: a 1 MB cell is not echoed whole.
+      const std::string user = ShownValue(row.user), course = ShownValue(row.course);
       if (Trim(row.course).empty()) {
         EnrolProblem(row, "skipping row without a course value");
         continue;
       }
       if (Trim(row.user).empty()) {
         EnrolProblem(row, std::string("skipping user without mandatory ") + UserFieldName(policy_.local_user_field) +
-                              " in course '" + row.course + "'");
+                              " in course '" + course + "'");
+        continue;
+      }
+      // A value Moodle would refuse is this row's problem, not the lookup
+      // call's: it still protects what the row made (Protect).
+      std::string why;
+      std::optional<std::string> value = UserLookupValue(row.user, policy_.local_user_field, &why);
+      if (!value) {
+        const std::string column = desired_.enrolment_columns.size() > 1 ? desired_.enrolment_columns[1] : "user";
+        EnrolProblem(row, "skipping user in course '" + course + "': column '" + column + "' = '" + user + "': " + why);
+        Protect(row);
         continue;
       }
       Target target;
@@ -394,7 +451,7 @@ class Planner {
       if (role_cell.empty()) {
         roleid = default_role;
         if (!roleid) {
-          EnrolProblem(row, "skipping user '" + row.user + "' in course '" + row.course +
+          EnrolProblem(row, "skipping user '" + user + "' in course '" + course +
                                 "' - no role in the row and default_role '" + policy_.default_role +
                                 "' is not a Moodle role");
           Protect(row);
@@ -407,7 +464,7 @@ class Planner {
         roleid = it->second;
       }
       if (!roleid) {
-        EnrolProblem(row, "skipping user '" + row.user + "' in course '" + row.course + "' - unknown role " +
+        EnrolProblem(row, "skipping user '" + user + "' in course '" + course + "' - unknown role " +
                               (policy_.local_role_field == LocalRoleField::kId ? "id" : "shortname") + " '" +
                               role_cell + "'");
         Protect(row);
@@ -415,16 +472,16 @@ class Planner {
       }
 
       if (!have_course) {
-        EnrolProblem(row, "course '" + row.course + "' does not exist in Moodle");
+        EnrolProblem(row, "course '" + course + "' does not exist in Moodle");
         continue;
       }
 
       // User.
-      std::string lookup = policy_.local_user_field == LocalUserField::kEmail ? ToLower(row.user) : row.user;
+      std::string lookup = policy_.local_user_field == LocalUserField::kEmail ? ToLower(*value) : *value;
       auto u = users_.find(lookup);
       if (u == users_.end()) {
         EnrolProblem(row, std::string("skipping unknown user ") + UserFieldName(policy_.local_user_field) + " '" +
-                              row.user + "' in course '" + row.course + "'");
+                              user + "' in course '" + course + "'");
         Protect(row);
         continue;
       }
@@ -432,7 +489,7 @@ class Planner {
         std::vector<std::string> ids;
         for (const auto* x : u->second) ids.push_back(std::to_string(x->id));
         EnrolProblem(row, std::string("skipping ambiguous user ") + UserFieldName(policy_.local_user_field) + " '" +
-                              row.user + "' in course '" + row.course + "': matches Moodle users " + Join(ids, ", "));
+                              user + "' in course '" + course + "': matches Moodle users " + Join(ids, ", "));
         Protect(row);
         continue;
       }
@@ -446,21 +503,19 @@ class Planner {
       Want& w = wants_[target][userid];
       if (w.roles.empty()) {
         w.course_key = row.course;
-        w.user_key = row.user;
+        w.user_key = *value;
       }
       if (std::find(w.roles.begin(), w.roles.end(), roleid) == w.roles.end()) w.roles.push_back(roleid);
     }
   }
 
-  // A row that names a person we could not resolve still protects an
-  // enrolment we made from the same values: an unreadable row is not a leaver.
-  void Protect(const model::EnrolmentRow& row) {
-    std::string user = policy_.local_user_field == LocalUserField::kEmail ? ToLower(row.user) : row.user;
-    protected_.insert({row.course, user});
-  }
+  // A row that names a person we could not resolve (unknown, ambiguous, or a
+  // value Moodle would refuse) still protects an enrolment we made from the
+  // same values, compared loosely (LooseKey): an unreadable row is not a
+  // leaver.
+  void Protect(const model::EnrolmentRow& row) { protected_.insert({row.course, LooseKey(row.user)}); }
   bool IsProtected(const OwnedEnrolment& e) const {
-    std::string user = policy_.local_user_field == LocalUserField::kEmail ? ToLower(e.source_user) : e.source_user;
-    return protected_.count({e.source_course, user}) > 0;
+    return protected_.count({e.source_course, LooseKey(e.source_user)}) > 0;
   }
 
   // ---- per-course diff (enrol_database's sync_enrolments) ----
@@ -820,6 +875,49 @@ Summary Summarize(const std::vector<PlanItem>& items) {
     }
   }
   return s;
+}
+
+std::optional<std::string> UserLookupValue(const std::string& raw, LocalUserField field, std::string* why) {
+  auto too_long = [&](const std::string& v, std::size_t max, const char* what) {
+    std::size_t n = Utf8Length(v);
+    if (n <= max) return false;
+    *why = std::string("the ") + what + " is " + std::to_string(n) + " characters, longer than Moodle's " +
+           std::to_string(max);
+    return true;
+  };
+  switch (field) {
+    case LocalUserField::kEmail: {
+      std::string v = Trim(raw);
+      if (too_long(v, kUserEmailMax, "email")) return std::nullopt;
+      if (!IsMoodleEmail(v)) {
+        *why = "not an email address Moodle accepts (PARAM_EMAIL)";
+        return std::nullopt;
+      }
+      return v;
+    }
+    case LocalUserField::kUsername:
+      // Matched exactly, as enrol_database does; Moodle keeps usernames
+      // cleaned, so one its cleaning would change names no one.
+      if (too_long(raw, kUserUsernameMax, "username")) return std::nullopt;
+      if (CleanMoodleUsername(raw) != raw) {
+        *why = "not a username Moodle accepts (PARAM_USERNAME: lower-case a-z 0-9 - . _ @ only; cleaned it is '" +
+               ShownValue(CleanMoodleUsername(raw)) + "')";
+        return std::nullopt;
+      }
+      return raw;
+    case LocalUserField::kIdnumber:
+      if (too_long(raw, kUserIdnumberMax, "idnumber")) return std::nullopt;
+      return raw;
+    case LocalUserField::kId: {
+      long long id = 0;
+      if (!ParseInt64(Trim(raw), &id) || id <= 0) {
+        *why = "not a Moodle user id (a whole number)";
+        return std::nullopt;
+      }
+      return std::to_string(id);
+    }
+  }
+  return raw;
 }
 
 Plan BuildPlan(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,

@@ -115,6 +115,19 @@ struct Plan {
 // Counts the items of each action.
 Summary Summarize(const std::vector<PlanItem>& items);
 
+// An enrolment row's user cell as it is looked up in Moodle, or nullopt with
+// `why` when Moodle would refuse it (core_user_get_users_by_field fails the
+// whole call for one value its clean_param rejects), so the row is a
+// problem of its own:
+// - email: surrounding whitespace removed, then Moodle's PARAM_EMAIL
+//   (validate_email) and its 100-character column;
+// - username: exactly as given (enrol_database matches it exactly), which
+//   must be PARAM_USERNAME's own cleaned form (lower-case a-z 0-9 - . _ @,
+//   extendedusernamechars off) and at most 100 characters;
+// - idnumber: as is, at most 255 characters;
+// - id: a whole number (surrounding whitespace allowed, as PARAM_INT).
+std::optional<std::string> UserLookupValue(const std::string& raw, LocalUserField field, std::string* why);
+
 Plan BuildPlan(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,
                const model::Ownership& owned, const Policy& policy);
 

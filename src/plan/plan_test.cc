@@ -408,7 +408,52 @@ TEST_F(PlanTest, UsersAreMatchedByUsernameExactlyWhenConfigured) {
   Plan p = Build();
   ASSERT_EQ(p.items.size(), 1u);
   EXPECT_EQ(p.items[0].userid, u);
-  EXPECT_THAT(Reasons(p), ElementsAre("skipping unknown user username 'U500' in course '7/Ma2'"));
+  // Moodle's lookup would refuse 'U500' (PARAM_USERNAME lower-cases it):
+  // the row is a problem of its own, never sent.
+  EXPECT_THAT(Reasons(p), ElementsAre("skipping user in course '7/Ma2': column 'txtEmailAddress' = 'U500': not a username Moodle "
+                                      "accepts (PARAM_USERNAME: lower-case a-z 0-9 - . _ @ only; cleaned it is "
+                                      "'u500')"));
+}
+
+TEST_F(PlanTest, EmailsAreTrimmedAndOnesMoodleRefusesAreRowProblemsThatStillProtect) {
+  MoodleId c = AddCourse("7/Ma2");
+  MoodleId a = AddUser("a.pupil@school.test");
+  MoodleId b = AddUser("b.pupil@school.test");
+  MoodleId d = AddUser("d.pupil@school.test");
+  Own(c, b, {5});
+  Own(c, d, {5});
+  Verified(c, {P(b, {5}), P(d, {5})});
+  Row("7/Ma2", " a.pupil@school.test\t");     // trimmed: enrolled
+  Row("7/Ma2", "b.pu\"pil@school.test");      // refused; b's enrolment stays
+  Row("7/Ma2", std::string(300, 'x') + "@school.test");
+  Plan p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("+ enrol Course 7/Ma2: a.pupil@school.test as student",
+                                    "- suspend Course 7/Ma2: d.pupil@school.test"));
+  ASSERT_EQ(p.problems.size(), 2u);
+  EXPECT_EQ(p.problems[0].row, 2u);
+  EXPECT_EQ(p.problems[0].reason, "skipping user in course '7/Ma2': column 'txtEmailAddress' = 'b.pu\"pil@school.test': "
+                                  "not an email address Moodle accepts (PARAM_EMAIL)");
+  EXPECT_EQ(p.problems[1].row, 3u);
+  EXPECT_THAT(p.problems[1].reason, ::testing::HasSubstr("… (312 characters)': the email is 312 characters, longer than "
+                                                         "Moodle's 100"));
+  (void)a;
+}
+
+TEST_F(PlanTest, NewCourseValuesLongerThanMoodlesColumnsAreProblems) {
+  CourseRow("Maths", std::string(256, 's'), "id1", std::nullopt);
+  CourseRow(std::string(255, 'f'), "7/Ma3", "id2", std::nullopt);
+  CourseRow("Maths", "7/Ma4", std::string(101, 'i'), std::nullopt);
+  CourseRow(std::string(254, 'f'), std::string(255, 's'), std::string(100, 'i'), std::nullopt);
+  desired.have_courses = true;
+  moodle.categories.push_back({1, "Misc", ""});
+  policy.default_category = "1";
+  policy.category_field = LocalCategoryField::kId;
+  Plan p = Build();
+  EXPECT_EQ(p.summary.courses_create, 1);
+  ASSERT_EQ(p.problems.size(), 3u);
+  EXPECT_THAT(p.problems[0].reason, ::testing::HasSubstr("is 256 characters, longer than Moodle's 255"));
+  EXPECT_THAT(p.problems[1].reason, ::testing::HasSubstr("is 255 characters, longer than Moodle's 254"));
+  EXPECT_THAT(p.problems[2].reason, ::testing::HasSubstr("is 101 characters, longer than Moodle's 100"));
 }
 
 TEST_F(PlanTest, CoursesAreMatchedByShortnameOrIdWhenConfigured) {

@@ -328,12 +328,16 @@ class Runner {
   Result<std::vector<model::User>> LookupUsers(const model::DesiredState& d, const plan::Policy& policy) {
     std::set<std::string> values;
     for (const auto& r : d.enrolments) {
-      std::string v = Trim(r.user);
-      if (v.empty()) continue;
-      values.insert(r.user);
+      if (Trim(r.user).empty()) continue;
+      // Only values Moodle accepts, in the form the planner matches: one it
+      // refuses would fail the whole call (the planner reports that row).
+      std::string why;
+      auto v = plan::UserLookupValue(r.user, policy.local_user_field, &why);
+      if (!v) continue;
+      values.insert(*v);
       // Moodle's email lookup is case-sensitive: also ask for the lower-case
       // form, which is how most directories store it.
-      if (policy.local_user_field == plan::LocalUserField::kEmail) values.insert(ToLower(r.user));
+      if (policy.local_user_field == plan::LocalUserField::kEmail) values.insert(ToLower(*v));
     }
     if (values.empty()) return std::vector<model::User>{};
     auto found = client_->GetUsersByField(UserField(policy.local_user_field), {values.begin(), values.end()});

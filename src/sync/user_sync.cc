@@ -5,6 +5,7 @@
 #include "sources/directory.h"
 #include "sources/source.h"
 #include "sources/username.h"
+#include "util/moodle_values.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
@@ -70,6 +71,8 @@ class UserSync {
     out_.read_ok = true;
     out_.people = people->size();
     if (people->empty()) policy.block_removals.push_back("the user source returned no users");
+    std::vector<plan::Problem> bad;
+    std::set<std::string> unusable = CheckValues(*people, &bad);
 
     auto users = MoodleUsers(*people, policy.auth);
     if (!users) {
@@ -79,6 +82,8 @@ class UserSync {
     }
     std::string source = cfg_.users.source == "ldap" ? cfg_.users.ldap.url : cfg_.users.table;
     out_.plan = plan::BuildUserPlan(*people, *users, owned_.users, policy, source);
+    SkipUnusable(unusable);
+    out_.plan.problems.insert(out_.plan.problems.begin(), bad.begin(), bad.end());
     if (!opt_.apply || out_.plan.guard_tripped) return std::move(out_);
     Apply();
     out_.applied = true;
@@ -86,15 +91,80 @@ class UserSync {
   }
 
  private:
+  // Values Moodle would refuse (core_user_create_users and _update_users
+  // fail the whole call for one): an email is trimmed, and a person with an
+  // email PARAM_EMAIL refuses or a value longer than Moodle's column is a
+  // problem. Such a person is neither created nor updated, and, still being
+  // in the source, never suspended or deleted for it.
+  std::set<std::string> CheckValues(std::vector<model::Person>& people, std::vector<plan::Problem>* problems) {
+    std::map<std::string, std::string> columns;  // Moodle field -> column or attribute
+    for (const auto& [field, col] : cfg_.users.map) columns[field] = col;
+    for (const auto& [field, col] : cfg_.users.ldap.map) columns.try_emplace(field, col);
+    static const std::map<std::string, std::size_t> kMax = {
+        {"email", kUserEmailMax},     {"idnumber", kUserIdnumberMax}, {"firstname", kUserNameMax},
+        {"lastname", kUserNameMax}};
+    std::set<std::string> unusable;
+    for (auto& p : people) {
+      auto problem = [&](const std::string& field, const std::string& value, const std::string& why) {
+        auto c = columns.find(field);
+        const std::string column = c == columns.end() ? field : c->second;
+        problems->push_back(plan::Problem{
+            "", 0, {{"username", ShownValue(p.username)}, {column, ShownValue(value)}},
+            ShownValue(p.origin) + ": column '" + column + "' (" + field + ") = '" + ShownValue(value) + "': " + why +
+                "; this person is not created or updated until it is fixed"});
+        unusable.insert(p.username);
+      };
+      if (Utf8Length(p.username) > kUserUsernameMax) {
+        problem("username", p.username,
+                "longer than Moodle's " + std::to_string(kUserUsernameMax) + " characters");
+        continue;
+      }
+      for (auto& [field, value] : p.fields) {
+        if (field == "email") value = Trim(value);
+        auto max = kMax.find(field);
+        std::size_t n = Utf8Length(value);
+        if (max != kMax.end() && n > max->second) {
+          problem(field, value,
+                  std::to_string(n) + " characters, longer than Moodle's " + std::to_string(max->second));
+        } else if (field == "email" && !value.empty() && !IsMoodleEmail(value)) {
+          problem(field, value, "not an email address Moodle accepts (PARAM_EMAIL)");
+        }
+      }
+    }
+    return unusable;
+  }
+
+  void SkipUnusable(const std::set<std::string>& unusable) {
+    if (unusable.empty()) return;
+    auto& items = out_.plan.items;
+    std::vector<plan::UserItem> kept;
+    for (auto& item : items) {
+      bool writes_values = item.action == plan::UserAction::kCreate || item.action == plan::UserAction::kUpdate;
+      if (writes_values && unusable.count(item.username)) {
+        --(item.action == plan::UserAction::kCreate ? out_.plan.summary.create : out_.plan.summary.update);
+        continue;
+      }
+      kept.push_back(std::move(item));
+    }
+    items = std::move(kept);
+  }
+
   // Every user with our auth, plus anyone whose username or email a person
   // claims (to find accounts with another auth, and email clashes).
   Result<std::vector<model::User>> MoodleUsers(const std::vector<model::Person>& people, const std::string& auth) {
     auto mine = client_.GetUsersByAuth(auth);
     if (!mine) return Fail(mine.error());
     std::vector<std::string> usernames, emails;
+    // Only values Moodle's lookup accepts: one it refuses fails the call.
     for (const auto& p : people) {
-      usernames.push_back(p.username);
-      if (auto e = p.fields.find("email"); e != p.fields.end() && !e->second.empty()) {
+      // (Characters beyond ASCII are left to Moodle: extendedusernamechars.)
+      std::string ascii;
+      for (char c : p.username)
+        if (static_cast<unsigned char>(c) < 0x80) ascii += c;
+      if (!p.username.empty() && CleanMoodleUsername(ascii) == ascii && Utf8Length(p.username) <= kUserUsernameMax)
+        usernames.push_back(p.username);
+      if (auto e = p.fields.find("email");
+          e != p.fields.end() && IsMoodleEmail(e->second) && e->second.size() <= kUserEmailMax) {
         emails.push_back(e->second);
         emails.push_back(ToLower(e->second));
       }
