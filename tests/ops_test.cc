@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -227,6 +229,100 @@ TEST_F(OpsTest, SigtermDuringARunFinishesTheCallInFlightAndRecordsTheRun) {
   for (const auto& e : site_->moodle().Enrolments()) enrolled += e.method == "manual";
   EXPECT_EQ(enrolled, 1292);
 }
+
+// `enrolsync sync` (a systemd timer's run, or a terminal's) stopped by
+// SIGTERM or Ctrl-C mid-apply: the batch in flight completes, nothing more
+// is sent, the run is recorded with exit 4, the summary says it was stopped,
+// and the next run finishes the job. It used to die with 143, printing
+// nothing, the run left as "exit -1".
+class SyncStopTest : public OpsTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(SyncStopTest, ASignalMidApplyStopsSyncCleanlyWithExit4AndTheRunRecorded) {
+  const int signo = GetParam();
+  Start("", 0);
+  std::string text = Slurp(site_->config_path());
+  text.replace(text.find("max_input_vars = 5000"), 21, "max_input_vars = 5000\nmax_batch_rows = 20");
+  std::ofstream(site_->config_path()) << text;
+  site_->moodle().InjectFault({"enrol_manual_enrol_users", 0, 1000, sandbox::Sandbox::Fault::kDelay, "", 150, false});
+  const std::string out_file = File("sync.out");
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) ::_exit(126);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execl(kBin.c_str(), kBin.c_str(), "sync", "--config", site_->config_path().c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 300 && site_->moodle().CallCounts()["enrol_manual_enrol_users"] < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(site_->moodle().CallCounts()["enrol_manual_enrol_users"], 3);
+  ::kill(pid, signo);
+  int status = 0;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  const std::string out = Slurp(out_file);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << "\n" << out;
+  EXPECT_EQ(WEXITSTATUS(status), 4) << out;
+  EXPECT_THAT(out, HasSubstr("Stopped by SIGTERM/SIGINT: the batch in flight completed and nothing more was sent"));
+  int sent = site_->moodle().CallCounts()["enrol_manual_enrol_users"];
+  EXPECT_LT(sent, 1292 / 20) << "it should have stopped early";
+  // Nothing more is sent after the process has gone.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(site_->moodle().CallCounts()["enrol_manual_enrol_users"], sent);
+  auto h = nlohmann::json::parse(Es("history --json " + cfg_).out);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0]["exit_code"], 4);
+  EXPECT_FALSE(h[0]["ended"].get<std::string>().empty()) << "the run was recorded";
+  site_->moodle().ClearFaults();
+  auto r = Es("sync " + cfg_);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(Es("plan --detailed-exitcode " + cfg_).exit_code, 0) << "the rerun left an empty plan";
+  int enrolled = 0;
+  for (const auto& e : site_->moodle().Enrolments()) enrolled += e.method == "manual";
+  EXPECT_EQ(enrolled, 1292);
+}
+
+// Stopped while still reading Moodle: nothing is applied, exit 4, recorded.
+TEST_F(OpsTest, SigtermWhileSyncIsReadingAppliesNothingAndExits4) {
+  Start("", 0);
+  // The user lookups in small, slow batches: the stop lands between them.
+  std::string text = Slurp(site_->config_path());
+  text.replace(text.find("max_input_vars = 5000"), 21, "max_input_vars = 5000\nmax_batch_rows = 20");
+  std::ofstream(site_->config_path()) << text;
+  site_->moodle().InjectFault({"core_user_get_users_by_field", 0, 1000, sandbox::Sandbox::Fault::kDelay, "", 150, false});
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  const std::string out_file = File("sync.out");
+  if (pid == 0) {
+    int fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) ::_exit(126);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execl(kBin.c_str(), kBin.c_str(), "sync", "--config", site_->config_path().c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 300 && site_->moodle().CallCounts()["core_user_get_users_by_field"] < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  const std::string out = Slurp(out_file);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 4) << out;
+  EXPECT_THAT(out, HasSubstr("Stopped by SIGTERM/SIGINT before any change was applied")) << out;
+  EXPECT_EQ(site_->moodle().CallCounts()["enrol_manual_enrol_users"], 0);
+  auto h = nlohmann::json::parse(Es("history --json " + cfg_).out);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0]["exit_code"], 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, SyncStopTest, ::testing::Values(SIGTERM, SIGINT),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return std::string(i.param == SIGTERM ? "Sigterm" : "Sigint");
+                         });
 
 }  // namespace
 }  // namespace enrolsync::testing

@@ -12,6 +12,7 @@
 #include "log/log.h"
 #include "ops/daemon.h"
 #include "ops/status.h"
+#include "ops/stop.h"
 #include "config/config.h"
 #include "sync/runner.h"
 #include "util/secrets.h"
@@ -30,7 +31,7 @@ const char* kExitCodes =
     "  1   error: nothing was changed that should not have been; see the message\n"
     "  2   --detailed-exitcode: the plan has changes\n"
     "  3   removal guard: more removals than [safety] max_removals; nothing applied\n"
-    "  4   partial failure: applied, but some changes failed (listed)\n"
+    "  4   partial: some changes failed (listed), or SIGTERM/SIGINT stopped the run (recorded)\n"
     "  64  usage: bad command line\n"
     "  78  config: the config file is broken\n";
 
@@ -82,6 +83,10 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
   if (apply && f.verbose && !f.json) opt.trace = [](const std::string& line) { std::cout << "  " << line << "\n"; };
   if (apply && f.verbose && f.json) opt.trace = [&trace](const std::string& line) { trace.push_back(line); };
 
+  // SIGTERM (systemctl stop, a shutdown) or Ctrl-C while applying: the
+  // batch in flight completes, nothing more is sent, the run is recorded
+  // with exit 4 (ops/stop.h, as the daemon does).
+  if (opt.apply) opt.stop = ops::InstallStopSignals();
   sync::RunReport r = sync::RunOnce(cfg, opt);
   if (f.json) {
     std::cout << cli::ReportJson(r, command, f.verbose && apply ? &trace : nullptr) << "\n";
@@ -99,6 +104,7 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
     }
     if (r.exit_code == sync::kExitRemovalGuard) cli::PrintGuard(r, std::cout);
     if (r.applied) cli::PrintRunSummary(r, std::cout);
+    else if (r.stopped) std::cout << cli::StoppedLine(r) << "\n";
     else if (!apply || f.dry_run) {
       int calls = 0;
       for (const auto& [fn, st] : r.calls) calls += st.calls;

@@ -146,9 +146,17 @@ void PrintRunSummary(const sync::RunReport& r, std::ostream& out) {
   out << "Moodle calls: " << calls << " (" << r.write_calls << " writes)" << (by.empty() ? "" : ": " + by) << "\n";
   if (std::string retried = RetriesLine(r.retries); !retried.empty())
     out << retried << " (Moodle rolled them back; each was sent again)\n";
+  if (r.stopped) out << StoppedLine(r) << "\n";
   out << "Time: sources " << Seconds(r.timings.sources) << ", Moodle reads " << Seconds(r.timings.moodle_read)
       << " (" << r.courses_verified << " courses verified), users " << Seconds(r.timings.users) << ", planning "
       << Seconds(r.timings.planning) << ", apply " << Seconds(r.timings.apply) << "\n";
+}
+
+std::string StoppedLine(const sync::RunReport& r) {
+  return std::string("Stopped by SIGTERM/SIGINT") +
+         (r.applied ? ": the batch in flight completed and nothing more was sent"
+                    : " before any change was applied") +
+         "; the run is recorded (exit 4) and the next run does the rest.";
 }
 
 std::string ReportJson(const sync::RunReport& r, const std::string& command,

@@ -19,6 +19,8 @@ std::string PlanSummaryLine(const plan::Plan& p);
 void PrintGuard(const sync::RunReport& r, std::ostream& out);
 // After sync: applied counts, failures, calls by function, timings.
 void PrintRunSummary(const sync::RunReport& r, std::ostream& out);
+// "Stopped by SIGTERM/SIGINT: …" for a run that was stopped (RunReport::stopped).
+std::string StoppedLine(const sync::RunReport& r);
 // The whole report as one JSON object (see README "JSON output").
 std::string ReportJson(const sync::RunReport& r, const std::string& command,
                        const std::vector<std::string>* trace = nullptr);

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "log/log.h"
+#include "ops/stop.h"
 #include "schedule/scheduler.h"
 #include "sync/runner.h"
 #include "util/secrets.h"
@@ -14,14 +15,12 @@
 namespace enrolsync::ops {
 namespace {
 
-std::atomic<bool> g_term{false};
 std::atomic<bool> g_wake{false};    // term or reload: leave the scheduler loop
 std::atomic<bool> g_reload{false};
+const std::atomic<bool>* g_term = nullptr;  // ops/stop.h: SIGTERM, SIGINT
 
-void OnTerm(int) {
-  g_term.store(true);
-  g_wake.store(true);
-}
+bool Terminating() { return g_term && g_term->load(); }
+
 void OnHup(int) {
   g_reload.store(true);
   g_wake.store(true);
@@ -72,7 +71,7 @@ void RunJob(const config::Config& cfg, const std::string& job, const std::string
   opt.job = job;
   opt.users = true;
   opt.enrolments = job == "full";
-  opt.stop = &g_term;
+  opt.stop = g_term;
   sync::RunReport r = sync::RunOnce(cfg, opt);
   if (r.exit_code != sync::kExitOk)
     LogWarn("job " + job + " ended with exit code " + std::to_string(r.exit_code) +
@@ -96,15 +95,14 @@ int RunDaemon(const DaemonOptions& o) {
     LogError(jobs.error().message);
     return 78;
   }
-  Install(SIGTERM, OnTerm);
-  Install(SIGINT, OnTerm);
+  g_term = InstallStopSignals(&g_wake);
   Install(SIGHUP, OnHup);
   LogInfo("daemon started, config " + cfg->path);
 
-  if (!o.run_now.empty() && !g_term.load()) RunJob(*cfg, o.run_now, "startup");
+  if (!o.run_now.empty() && !Terminating()) RunJob(*cfg, o.run_now, "startup");
 
   schedule::RealClock clock;
-  while (!g_term.load()) {
+  while (!Terminating()) {
     schedule::Scheduler sched(*jobs, clock);
     for (const auto& [job, when] : sched.Upcoming(static_cast<int>(jobs->size())))
       LogInfo("next " + job + " run: " + LocalTime(when));
@@ -113,7 +111,7 @@ int RunDaemon(const DaemonOptions& o) {
               LocalTime(next));
     });
     sched.Run([&](const std::string& job, std::time_t) { RunJob(*cfg, job, "schedule"); }, g_wake);
-    if (g_term.load()) break;
+    if (Terminating()) break;
     if (g_reload.exchange(false)) {
       g_wake.store(false);
       auto fresh = config::LoadConfig(o.config_path);
