@@ -87,11 +87,20 @@ TEST_F(CliTest, VerboseSyncPrintsMoodleLinesAndASummaryButNeverTheToken) {
   EXPECT_THAT(s.out, HasSubstr("  creating course: "));
   EXPECT_THAT(s.out, HasSubstr("  enrolling: "));
   EXPECT_THAT(s.out, HasSubstr("  error: invalid category id '999'"));
-  EXPECT_THAT(s.out, HasSubstr("Moodle calls: "));
+  // The cost to Moodle, every time: calls, writes, retries, time waited.
+  EXPECT_THAT(s.out, ::testing::ContainsRegex("Moodle calls: [0-9]+ \\([0-9]+ writes, 0 retried, [0-9.]+s waiting on "
+                                              "Moodle\\): "));
   EXPECT_THAT(s.out, HasSubstr("Time: sources "));
   EXPECT_THAT(s.out, Not(HasSubstr(site_->token())));
+  auto plan = Enrolsync("plan " + cfg_);
+  EXPECT_THAT(plan.out, ::testing::ContainsRegex("Moodle calls: [0-9]+ \\(0 writes, 0 retried, [0-9.]+s waiting on "
+                                                 "Moodle\\); [0-9]+ courses verified"));
   auto json = Enrolsync("sync " + cfg_ + " --json");
   EXPECT_THAT(json.out, Not(HasSubstr(site_->token())));
+  auto doc = nlohmann::json::parse(json.out.substr(json.out.find('{')), nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << json.out;
+  EXPECT_TRUE(doc["calls"]["waiting_s"].is_number()) << doc["calls"].dump();
+  EXPECT_GT(doc["calls"]["waiting_s"].get<double>(), 0.0);
   // A rejected token is named as such and still not printed.
   std::ofstream(site_->dir() + "/moodle.token") << "bad-" << site_->token() << "\n";
   auto bad = Enrolsync("sync -v " + cfg_);
@@ -152,7 +161,8 @@ TEST_F(CliTest, RetriedCallsAreReportedInTextAndJson) {
   EXPECT_EQ(s.exit_code, 0) << s.out;
   EXPECT_THAT(s.out, HasSubstr("1 call retried: database error (Moodle rolled them back; each was sent again)"));
   auto again = Enrolsync("sync " + cfg_);
-  EXPECT_THAT(again.out, Not(HasSubstr("retried")));
+  EXPECT_THAT(again.out, Not(HasSubstr(" retried: ")));
+  EXPECT_THAT(again.out, HasSubstr("0 retried"));
 
   site_->moodle().InjectFault(f);
   ASSERT_TRUE(site_->Exec("DELETE FROM TblTeachingManagerSetLists WHERE TblTeachingManagerSetListsID IN "

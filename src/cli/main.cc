@@ -106,10 +106,7 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
     if (r.applied) cli::PrintRunSummary(r, std::cout);
     else if (r.stopped) std::cout << cli::StoppedLine(r) << "\n";
     else if (!apply || f.dry_run) {
-      int calls = 0;
-      for (const auto& [fn, st] : r.calls) calls += st.calls;
-      std::cout << "Moodle calls: " << calls << " (" << r.write_calls << " writes); " << r.courses_verified
-                << " courses verified\n";
+      std::cout << cli::MoodleCostLine(r) << "; " << r.courses_verified << " courses verified\n";
     }
     for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
   }

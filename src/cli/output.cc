@@ -143,7 +143,7 @@ void PrintRunSummary(const sync::RunReport& r, std::ostream& out) {
     calls += st.calls;
     by += (by.empty() ? "" : ", ") + fn + " " + std::to_string(st.calls);
   }
-  out << "Moodle calls: " << calls << " (" << r.write_calls << " writes)" << (by.empty() ? "" : ": " + by) << "\n";
+  out << MoodleCostLine(r) << (by.empty() ? "" : ": " + by) << "\n";
   if (std::string retried = RetriesLine(r.retries); !retried.empty())
     out << retried << " (Moodle rolled them back; each was sent again)\n";
   if (r.stopped) out << StoppedLine(r) << "\n";
@@ -162,6 +162,14 @@ std::string StoppedLine(const sync::RunReport& r) {
 std::string ReportJson(const sync::RunReport& r, const std::string& command,
                        const std::vector<std::string>* trace) {
   return sync::ReportJson(r, command, trace);
+}
+
+std::string MoodleCostLine(const sync::RunReport& r) {
+  int calls = 0, retried = 0;
+  for (const auto& [fn, st] : r.calls) calls += st.calls;
+  for (const auto& [reason, n] : r.retries) retried += n;
+  return "Moodle calls: " + std::to_string(calls) + " (" + std::to_string(r.write_calls) + " writes, " +
+         std::to_string(retried) + " retried, " + Seconds(r.moodle_wait_seconds) + " waiting on Moodle)";
 }
 
 std::string RetriesLine(const std::map<std::string, int>& retries) {

@@ -24,6 +24,9 @@ std::string StoppedLine(const sync::RunReport& r);
 // The whole report as one JSON object (see README "JSON output").
 std::string ReportJson(const sync::RunReport& r, const std::string& command,
                        const std::vector<std::string>* trace = nullptr);
+// "Moodle calls: 23 (0 writes, 0 retried, 14.6s waiting on Moodle)": the
+// run's cost to Moodle, printed after every plan and sync.
+std::string MoodleCostLine(const sync::RunReport& r);
 // "15 calls retried: deadlock", "" when none was.
 std::string RetriesLine(const std::map<std::string, int>& retries);
 

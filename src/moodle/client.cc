@@ -183,6 +183,19 @@ struct Client::Impl {
   std::map<std::string, FunctionStats> stats;
   std::map<std::string, int> retries;  // reason -> calls sent again
   int write_calls = 0;
+  // Wall time with at least one call in flight (parallel calls count once).
+  int in_flight = 0;
+  std::chrono::steady_clock::time_point busy_since;
+  double waited = 0;
+
+  void CallStarts() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (in_flight++ == 0) busy_since = std::chrono::steady_clock::now();
+  }
+  void CallEnds() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--in_flight == 0) waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - busy_since).count();
+  }
   std::mt19937_64 rng{std::random_device{}()};
 
   struct Reply {
@@ -217,7 +230,14 @@ struct Client::Impl {
       const auto t0 = std::chrono::steady_clock::now();
       Result<Reply> out;
       try {
-        Result<std::string> raw = transport->Post(function, params);
+        CallStarts();
+        Result<std::string> raw = [&] {
+          struct Ends {
+            Impl* impl;
+            ~Ends() { impl->CallEnds(); }
+          } ends{this};
+          return transport->Post(function, params);
+        }();
         if (!raw) {
           out = Fail(raw.error());
         } else {
@@ -857,6 +877,11 @@ std::map<std::string, FunctionStats> Client::Stats() const {
 std::map<std::string, int> Client::Retries() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->retries;
+}
+
+double Client::WaitSeconds() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->waited;
 }
 
 int Client::WriteCalls() const {

@@ -201,6 +201,9 @@ class Client {
   // Per-function call counts and time since construction. Thread-safe.
   std::map<std::string, FunctionStats> Stats() const;
   int WriteCalls() const;  // calls to functions that change Moodle
+  // Seconds of wall time with at least one call in flight: how long the
+  // run waited on Moodle (parallel calls count once). Thread-safe.
+  double WaitSeconds() const;
   // Calls sent again since construction, by reason: "deadlock",
   // "database error", "timeout", "connection", "HTTP 5xx". Thread-safe.
   std::map<std::string, int> Retries() const;

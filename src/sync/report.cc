@@ -105,7 +105,8 @@ std::string ReportJson(const RunReport& r, const std::string& command, const std
   j["calls"] = json{{"total", total},
                     {"writes", r.write_calls},
                     {"by_function", calls},
-                    {"retried", json{{"total", retried}, {"by_reason", r.retries}}}};
+                    {"retried", json{{"total", retried}, {"by_reason", r.retries}}},
+                    {"waiting_s", r.moodle_wait_seconds}};
   j["timings"] = json{{"sources_s", r.timings.sources},
                       {"users_s", r.timings.users},
                       {"moodle_read_s", r.timings.moodle_read},

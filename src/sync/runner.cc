@@ -67,6 +67,7 @@ class Runner {
     report_.calls = client_ ? client_->Stats() : decltype(report_.calls){};
     report_.write_calls = client_ ? client_->WriteCalls() : 0;
     report_.retries = client_ ? client_->Retries() : decltype(report_.retries){};
+    report_.moodle_wait_seconds = client_ ? client_->WaitSeconds() : 0;
     if (report_.exit_code == kExitError) LogError(report_.error);
     for (const auto& w : report_.warnings) LogWarn(w);
     for (const auto& [reason, n] : report_.retries)

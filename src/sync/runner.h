@@ -65,6 +65,7 @@ struct RunReport {
   // Calls sent again after Moodle rolled them back or the connection
   // failed, by reason ("deadlock", "timeout"...): see moodle::Client::Retries.
   std::map<std::string, int> retries;
+  double moodle_wait_seconds = 0;  // wall time with a call in flight
   int courses_verified = 0;
   std::vector<std::string> warnings;  // e.g. the welcome-message trap
   std::vector<ops::HookResult> hooks;  // [[hooks]] run after this job
