@@ -546,6 +546,20 @@ constexpr const char* kProfileFields[] = {"firstname", "lastname", "email", "idn
                                           "description", "middlename", "alternatename", "firstnamephonetic",
                                           "lastnamephonetic"};
 
+// The users of several lookup calls, each once (by id), in call order; the
+// first failed call's error if any failed.
+Result<std::vector<model::User>> MergeUsers(std::vector<Result<std::vector<model::User>>>& parts) {
+  std::vector<model::User> out;
+  std::set<MoodleId> seen;
+  for (auto& p : parts) {
+    if (!p) return Fail(p.error());
+    for (auto& u : *p) {
+      if (seen.insert(u.id).second) out.push_back(std::move(u));
+    }
+  }
+  return out;
+}
+
 model::User ParseUser(const json& u) {
   model::User user;
   user.id = wire::JId(u, "id");
@@ -678,15 +692,7 @@ Result<std::vector<model::User>> Client::GetUsersByField(const std::string& fiel
         parts[k] = std::move(users);
       },
       {});
-  std::vector<model::User> out;
-  std::set<MoodleId> seen;
-  for (auto& p : parts) {
-    if (!p) return Fail(p.error());
-    for (auto& u : *p) {
-      if (seen.insert(u.id).second) out.push_back(std::move(u));
-    }
-  }
-  return out;
+  return MergeUsers(parts);
 }
 
 Result<std::vector<model::User>> Client::FindUsersByEmail(const std::vector<std::string>& emails) {
@@ -722,15 +728,7 @@ Result<std::vector<model::User>> Client::FindUsersByEmail(const std::vector<std:
         parts[k] = std::move(users);
       },
       {});
-  std::vector<model::User> out;
-  std::set<MoodleId> seen;
-  for (auto& p : parts) {
-    if (!p) return Fail(p.error());
-    for (auto& u : *p) {
-      if (seen.insert(u.id).second) out.push_back(std::move(u));
-    }
-  }
-  return out;
+  return MergeUsers(parts);
 }
 
 std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const std::vector<MoodleId>& courseids,
