@@ -16,17 +16,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// "anna.smith@school.test" -> "Anna.Smith@School.test"
-std::string Capitalised(const std::string& email) {
-  std::string out = email;
-  bool start = true;
-  for (char& c : out) {
-    if (start && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    start = c == '.' || c == '@';
-  }
-  return out;
-}
-
 TEST(EmailCase, MoodleEmailsWithCapitalsMatchTheFeedWhateverItsCase) {
   SchoolSite site;
   auto st = site.Setup();
@@ -53,7 +42,7 @@ TEST(EmailCase, MoodleEmailsWithCapitalsMatchTheFeedWhateverItsCase) {
   moodle::Client client(co);
   for (const auto& e : {a, b}) {
     auto r = client.Call("core_user_update_users",
-                         {{"users[0][id]", std::to_string(ids[e])}, {"users[0][email]", Capitalised(e)}});
+                         {{"users[0][id]", std::to_string(ids[e])}, {"users[0][email]", CapitalisedEmail(e)}});
     ASSERT_TRUE(r) << r.error().message;
   }
   ASSERT_TRUE(site.Exec("UPDATE TblPupilManagementPupils SET txtEmailAddress = upper(txtEmailAddress) "
@@ -78,8 +67,8 @@ TEST(EmailCase, MoodleEmailsWithCapitalsMatchTheFeedWhateverItsCase) {
   std::size_t held_a = 0, held_b = 0;
   for (const auto& [key, held] : site.Moodle()) {
     if (held.status != 0) continue;
-    held_a += key.second == Capitalised(a);
-    held_b += key.second == Capitalised(b);
+    held_a += key.second == CapitalisedEmail(a);
+    held_b += key.second == CapitalisedEmail(b);
   }
   EXPECT_EQ(held_a, sets_a.size());
   EXPECT_EQ(held_b, sets_b.size());

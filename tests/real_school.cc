@@ -4,21 +4,12 @@
 
 #include "config/config.h"
 #include "moodle/client.h"
+#include "school_site.h"
 
 namespace enrolsync::testing {
 
 using testsupport::LdifLine;
 using testsupport::SlapdServer;
-
-std::string RealSchool::Capitalised(const std::string& email) {
-  std::string out = email;
-  bool start = true;
-  for (char& c : out) {
-    if (start && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    start = c == '.' || c == '@';
-  }
-  return out;
-}
 
 std::string RealSchool::Dn(const std::string& uid, const DirectoryPerson& p) {
   return "uid=" + uid + ",ou=" + p.ou + ",dc=school,dc=test";
@@ -50,7 +41,7 @@ Status RealSchool::Setup(const RealSchoolOptions& options) {
   for (std::size_t i = 0; i < school_.people.size(); ++i) {
     const auto& p = school_.people[i];
     DirectoryPerson e{p.staff ? "Staff" : "Students", p.firstname, p.lastname, p.email, p.idnumber};
-    if (static_cast<int>(i) == options.capitalised_mail) e.email = Capitalised(p.email);
+    if (static_cast<int>(i) == options.capitalised_mail) e.email = CapitalisedEmail(p.email);
     people_[p.username] = e;
     ldif += Entry(p.username, e);
   }

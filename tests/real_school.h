@@ -61,8 +61,6 @@ class RealSchool {
   static std::string Dn(const std::string& uid, const DirectoryPerson& p);
   // The LDIF of one entry (ends with a blank line).
   static std::string Entry(const std::string& uid, const DirectoryPerson& p);
-  // "anna.smith@school.test" -> "Anna.Smith@School.test"
-  static std::string Capitalised(const std::string& email);
 
  private:
   RealSchool() = default;

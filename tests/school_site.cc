@@ -228,6 +228,16 @@ CliOutput RunEnrolsync(const std::string& args) {
   return o;
 }
 
+std::string CapitalisedEmail(const std::string& email) {
+  std::string out = email;
+  bool start = true;
+  for (char& c : out) {
+    if (start && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    start = c == '.' || c == '@';
+  }
+  return out;
+}
+
 std::string Describe(const MoodleState& expected, const MoodleState& actual) {
   std::ostringstream o;
   int shown = 0;

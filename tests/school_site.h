@@ -92,6 +92,10 @@ class Oracle {
 
 std::string Describe(const MoodleState& expected, const MoodleState& actual);
 
+// "anna.smith@school.test" -> "Anna.Smith@School.test": an address as Active
+// Directory often stores it (capital after the start, '.' and '@').
+std::string CapitalisedEmail(const std::string& email);
+
 // Runs the built enrolsync binary with `args` (a shell-quoted string) and
 // returns its exit code and its stdout and stderr together.
 struct CliOutput {
