@@ -173,11 +173,19 @@ struct WriteJob {
       refused;
 };
 
+// Reads the participants of many courses per call when the site's service
+// offers it (see Client::GetParticipants).
+constexpr const char* kMultiCourseParticipants = "core_enrol_get_enrolled_users_with_capability";
+constexpr std::size_t kCoursesPerParticipantCall = 50;
+
 }  // namespace
 
 struct Client::Impl {
   ClientOptions opts;
   std::unique_ptr<Transport> transport;
+  // Set by GetSiteInfo when the token may call kMultiCourseParticipants.
+  bool multi_course_participants = false;
+  Result<std::vector<model::Course>> GetCourses(const FormFields& params);
 
   mutable std::mutex mu;  // guards stats, write_calls, rng
   std::map<std::string, FunctionStats> stats;
@@ -416,6 +424,70 @@ struct Client::Impl {
     return out;
   }
 
+  // The participants of several courses in two calls of
+  // core_enrol_get_enrolled_users_with_capability (every enrolled user with
+  // their roles, then the active ones), capability "" meaning any enrolled
+  // user. One missing course fails Moodle's whole call (MUST_EXIST): the
+  // caller then reads that batch course by course.
+  Result<std::map<MoodleId, model::Participants>> ReadParticipantsOf(std::span<const MoodleId> courseids) {
+    auto fields = [&](bool onlyactive) {
+      FormFields f;
+      for (std::size_t i = 0; i < courseids.size(); ++i) {
+        f.emplace_back("coursecapabilities[" + I(i) + "][courseid]", N(courseids[i]));
+        f.emplace_back("coursecapabilities[" + I(i) + "][capabilities][0]", "");
+      }
+      f.emplace_back("options[0][name]", "userfields");
+      f.emplace_back("options[0][value]", onlyactive ? "id" : "id,roles");
+      if (onlyactive) {
+        f.emplace_back("options[1][name]", "onlyactive");
+        f.emplace_back("options[1][value]", "1");
+      }
+      return f;
+    };
+    const std::string fn = kMultiCourseParticipants;
+    auto a = CallJson(fn, fields(false));
+    if (!a) return Fail(a.error());
+    auto b = CallJson(fn, fields(true));
+    if (!b) return Fail(b.error());
+    std::map<MoodleId, model::Participants> out;
+    std::map<MoodleId, std::set<MoodleId>> active;
+    for (const json* doc : {&*a, &*b}) {
+      if (!doc->is_array()) return Fail(ErrorCode::kIo, fn + ": expected a list of courses, got " + doc->dump().substr(0, 200));
+      for (const auto& c : *doc) {
+        if (!c.is_object() || !c.contains("users") || !c["users"].is_array())
+          return Fail(ErrorCode::kIo, fn + ": expected {courseid, users}, got " + c.dump().substr(0, 200));
+      }
+    }
+    for (MoodleId id : courseids) out[id];
+    for (const auto& c : *b) {
+      for (const auto& u : c["users"]) active[wire::JId(c, "courseid")].insert(wire::JId(u, "id"));
+    }
+    for (const auto& c : *a) {
+      MoodleId courseid = wire::JId(c, "courseid");
+      auto& course = out[courseid];
+      const auto& act = active[courseid];
+      for (const auto& u : c["users"]) {
+        MoodleId id = wire::JId(u, "id");
+        if (id <= 0) continue;
+        auto& p = course[id];
+        p.userid = id;
+        p.active = act.count(id) > 0;
+        if (u.contains("roles") && u["roles"].is_array()) {
+          for (const auto& role : u["roles"]) {
+            MoodleId rid = wire::JId(role, "roleid");
+            if (rid > 0) p.roles.insert(rid);
+          }
+        }
+      }
+    }
+    for (auto& [courseid, ids] : active) {
+      auto& course = out[courseid];
+      for (MoodleId id : ids)
+        if (id > 0 && !course.count(id)) course[id] = model::Participant{id, true, {}};
+    }
+    return out;
+  }
+
   Result<model::Participants> ReadParticipants(MoodleId courseid) {
     FormFields all = {{"courseid", N(courseid)},
                       {"options[0][name]", "userfields"},
@@ -493,6 +565,8 @@ Result<SiteInfo> Client::GetSiteInfo() {
   info.username = wire::JStr(d, "username");
   if (d.contains("functions") && d["functions"].is_array()) {
     for (const auto& f : d["functions"]) info.functions.push_back(wire::JStr(f, "name"));
+    impl_->multi_course_participants =
+        std::find(info.functions.begin(), info.functions.end(), kMultiCourseParticipants) != info.functions.end();
   }
   return info;
 }
@@ -515,9 +589,26 @@ Result<std::vector<model::Category>> Client::GetCategories() {
   return out;
 }
 
-Result<std::vector<model::Course>> Client::GetAllCourses() {
+Result<std::vector<model::Course>> Client::GetAllCourses() { return impl_->GetCourses({}); }
+
+Result<std::vector<model::Course>> Client::GetCoursesByIds(const std::vector<MoodleId>& ids) {
+  std::vector<model::Course> out;
+  // One value, comma-separated: PARAM_SEQUENCE has no length limit, but
+  // keep each call to a page so no answer grows without bound.
+  constexpr std::size_t kPerCall = 200;
+  for (std::size_t b = 0; b < ids.size(); b += kPerCall) {
+    std::string value;
+    for (std::size_t i = b; i < std::min(ids.size(), b + kPerCall); ++i) value += (value.empty() ? "" : ",") + N(ids[i]);
+    auto part = impl_->GetCourses({{"field", "ids"}, {"value", value}});
+    if (!part) return Fail(part.error());
+    for (auto& c : *part) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<std::vector<model::Course>> Client::Impl::GetCourses(const FormFields& params) {
   const std::string fn = "core_course_get_courses_by_field";
-  auto r = impl_->CallJson(fn, {});
+  auto r = CallJson(fn, params);
   if (!r) return Fail(r.error());
   if (!r->is_object() || !r->contains("courses") || !(*r)["courses"].is_array()) {
     return Fail(ErrorCode::kIo, fn + ": expected {\"courses\":[…]}, got " + r->dump().substr(0, 200));
@@ -742,12 +833,35 @@ std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const st
   }
   std::vector<Result<model::Participants>> results(ids.size(), model::Participants{});
   std::size_t done = 0;
-  RunPool(
-      ids.size(), impl_->opts.concurrency, [&](std::size_t k) { results[k] = impl_->ReadParticipants(ids[k]); },
-      [&](std::size_t) {
-        ++done;
-        if (progress) progress(done, ids.size());
-      });
+  if (!impl_->multi_course_participants) {
+    RunPool(
+        ids.size(), impl_->opts.concurrency, [&](std::size_t k) { results[k] = impl_->ReadParticipants(ids[k]); },
+        [&](std::size_t) {
+          ++done;
+          if (progress) progress(done, ids.size());
+        });
+  } else {
+    // Batches of kCoursesPerParticipantCall courses (two variables each),
+    // under max_input_vars; a failed batch is read course by course, so one
+    // deleted course fails only itself.
+    const std::size_t per_call = std::max<std::size_t>(
+        1, std::min<std::size_t>(kCoursesPerParticipantCall, static_cast<std::size_t>(impl_->VarBudget(4)) / 2));
+    const std::size_t batches = (ids.size() + per_call - 1) / per_call;
+    RunPool(
+        batches, impl_->opts.concurrency,
+        [&](std::size_t k) {
+          const std::size_t b = k * per_call, e = std::min(ids.size(), b + per_call);
+          auto read = impl_->ReadParticipantsOf(std::span<const MoodleId>(ids).subspan(b, e - b));
+          for (std::size_t i = b; i < e; ++i) {
+            if (read) results[i] = std::move((*read)[ids[i]]);
+            else results[i] = impl_->ReadParticipants(ids[i]);
+          }
+        },
+        [&](std::size_t k) {
+          done += std::min(ids.size(), (k + 1) * per_call) - k * per_call;
+          if (progress) progress(done, ids.size());
+        });
+  }
   std::map<MoodleId, Result<model::Participants>> out;
   for (std::size_t k = 0; k < ids.size(); ++k) out.emplace(ids[k], std::move(results[k]));
   return out;

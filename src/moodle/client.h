@@ -158,6 +158,9 @@ class Client {
   // Every course except the site front page (one call). fullname and
   // shortname are HTML-decoded (Moodle sends them through format_string).
   Result<std::vector<model::Course>> GetAllCourses();
+  // The courses among `ids` that exist (core_course_get_courses_by_field
+  // field=ids, 200 ids a call); an id with no course is simply absent.
+  Result<std::vector<model::Course>> GetCoursesByIds(const std::vector<MoodleId>& ids);
   // core_user_get_users_by_field; values are batched under max_input_vars.
   // Exact match, as Moodle does it (email is case-sensitive there).
   Result<std::vector<model::User>> GetUsersByField(const std::string& field,
@@ -168,9 +171,12 @@ class Client {
   // run with bounded concurrency; LIKE's wildcard matches are dropped here.
   // Meant for the few values the exact lookup did not find.
   Result<std::vector<model::User>> FindUsersByEmail(const std::vector<std::string>& emails);
-  // Participants of each course: two core_enrol_get_enrolled_users calls per
-  // course (all, and onlyactive=1), run with bounded concurrency. A course
-  // whose read failed maps to its Error.
+  // Participants of each course, run with bounded concurrency. When the
+  // site info (GetSiteInfo) listed core_enrol_get_enrolled_users_with_capability,
+  // two calls per 50 courses (every enrolled user with roles, then the
+  // active ones); else two core_enrol_get_enrolled_users calls per course.
+  // A course whose read failed maps to its Error (a failed multi-course
+  // call is retried course by course, so it names the course).
   std::map<MoodleId, Result<model::Participants>> GetParticipants(const std::vector<MoodleId>& courseids,
                                                                   const Progress& progress = {});
 

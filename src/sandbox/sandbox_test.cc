@@ -159,9 +159,9 @@ TEST_F(SandboxTest, SiteInfoListsEveryImplementedFunction) {
   EXPECT_EQ(info["siteurl"], sb_->url());
   std::vector<std::string> names;
   for (const json& f : info["functions"]) names.push_back(f["name"]);
-  EXPECT_EQ(names.size(), 24u);
+  EXPECT_EQ(names.size(), 25u);
   for (const char* fn : {"core_course_create_courses", "enrol_manual_enrol_users", "enrol_manual_unenrol_users",
-                         "core_enrol_get_enrolled_users", "core_role_assign_roles", "enrol_meta_add_instances"}) {
+                         "core_enrol_get_enrolled_users", "core_enrol_get_enrolled_users_with_capability", "core_role_assign_roles", "enrol_meta_add_instances"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), fn), names.end()) << fn;
   }
 }
@@ -747,6 +747,44 @@ TEST_F(SandboxTest, EnrolledUsersListsSuspendedAndRolelessUsersByDefault) {
                                                      {"options[1][name]", "onlysuspended"},
                                                      {"options[1][value]", "1"}});
   EXPECT_EQ(Code(both), "codingerror");
+}
+
+// core_enrol_get_enrolled_users_with_capability with capability "": every
+// enrolled user of each course, per course, with the same options; a
+// missing course fails the whole call (Moodle's MUST_EXIST).
+TEST_F(SandboxTest, EnrolledUsersWithCapabilityListsSeveralCoursesInOneCall) {
+  MoodleId a = CreateCourse("A");
+  MoodleId b = CreateCourse("B");
+  MoodleId u1 = CreateUser("u1");
+  MoodleId u2 = CreateUser("u2");
+  Enrol(a, u1, 5);
+  Enrol(a, u2, 3, {{"enrolments[0][suspend]", "1"}});
+  Enrol(b, u2, 5);
+  auto call = [&](std::vector<MoodleId> courses, bool onlyactive) {
+    std::vector<std::pair<std::string, std::string>> f;
+    for (std::size_t i = 0; i < courses.size(); ++i) {
+      f.emplace_back("coursecapabilities[" + std::to_string(i) + "][courseid]", std::to_string(courses[i]));
+      f.emplace_back("coursecapabilities[" + std::to_string(i) + "][capabilities][0]", "");
+    }
+    f.emplace_back("options[0][name]", "userfields");
+    f.emplace_back("options[0][value]", "id,roles");
+    if (onlyactive) {
+      f.emplace_back("options[1][name]", "onlyactive");
+      f.emplace_back("options[1][value]", "1");
+    }
+    return Call("core_enrol_get_enrolled_users_with_capability", f);
+  };
+  json all = call({a, b}, false);
+  ASSERT_EQ(all.size(), 2u) << all.dump();
+  EXPECT_EQ(all[0]["courseid"], a);
+  EXPECT_EQ(all[0]["capability"], "");
+  EXPECT_EQ(Ids(all[0]["users"]), (std::vector<long long>{u1, u2}));
+  EXPECT_EQ(all[0]["users"][1]["roles"][0]["roleid"], 3);
+  EXPECT_EQ(Ids(all[1]["users"]), (std::vector<long long>{u2}));
+  json active = call({a, b}, true);
+  EXPECT_EQ(Ids(active[0]["users"]), (std::vector<long long>{u1}));
+  EXPECT_EQ(Ids(active[1]["users"]), (std::vector<long long>{u2}));
+  EXPECT_EQ(Code(call({a, 999999}, false)), "invalidrecordunknown");
 }
 
 TEST_F(SandboxTest, UserEnrolledTwoWaysIsListedOnceWithRolesFromBoth) {

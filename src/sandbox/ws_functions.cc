@@ -42,7 +42,7 @@ bool IsOtherMoodleFunction(const std::string& name) {
   static const std::set<std::string> kOthers = {
       "core_course_delete_courses", "core_course_get_courses", "core_course_delete_categories",
       "core_course_update_categories", "core_course_get_contents", "core_course_duplicate_course",
-      "core_course_search_courses", "core_enrol_get_users_courses", "core_enrol_get_enrolled_users_with_capability",
+      "core_course_search_courses", "core_enrol_get_users_courses",
       "core_enrol_search_users", "core_group_get_course_groups", "core_group_delete_groups",
       "core_group_delete_group_members", "core_group_get_group_members", "core_cohort_delete_cohorts",
       "core_cohort_delete_cohort_members", "core_cohort_update_cohorts", "core_cohort_search_cohorts",

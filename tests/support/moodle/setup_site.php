@@ -41,6 +41,9 @@ $functions = [
     'core_user_get_users_by_field', 'core_user_get_users', 'core_user_create_users',
     'core_user_update_users', 'core_user_delete_users',
     'core_enrol_get_enrolled_users', 'core_enrol_get_course_enrolment_methods',
+    'core_enrol_get_enrolled_users_with_capability',
+    // Not used by enrolsync: candidates measured by bench/realmoodle_reads.
+    'core_course_get_courses', 'core_course_search_courses', 'core_user_get_course_user_profiles',
     'enrol_manual_enrol_users', 'enrol_manual_unenrol_users',
     'core_role_assign_roles', 'core_role_unassign_roles',
     'enrol_meta_add_instances', 'enrol_meta_delete_instances',
