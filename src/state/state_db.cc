@@ -57,7 +57,42 @@ CREATE TABLE IF NOT EXISTS run (
   exit_code INTEGER NOT NULL DEFAULT -1,
   summary_json TEXT NOT NULL DEFAULT ''
 );
+-- The mirror (schema 2): what enrolsync last read or wrote of Moodle's users
+-- and courses, so that a run plans against it and reads only what it cannot
+-- know (see sync/mirror.h). checked: when the record was last read from
+-- Moodle or written by enrolsync.
+CREATE TABLE IF NOT EXISTS mirror_user (
+  userid INTEGER PRIMARY KEY,
+  username TEXT NOT NULL,
+  email TEXT NOT NULL,
+  idnumber TEXT NOT NULL,
+  auth TEXT NOT NULL,
+  suspended INTEGER NOT NULL,
+  checked INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mirror_user_field (
+  userid INTEGER NOT NULL,
+  field TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (userid, field)
+);
+CREATE TABLE IF NOT EXISTS mirror_course (
+  courseid INTEGER PRIMARY KEY,
+  fullname TEXT NOT NULL,
+  shortname TEXT NOT NULL,
+  idnumber TEXT NOT NULL,
+  categoryid INTEGER NOT NULL,
+  visible INTEGER NOT NULL,
+  checked INTEGER NOT NULL
+);
+-- Lookup values (an enrolment row's email, username...) Moodle had no user
+-- for, and when it last said so.
+CREATE TABLE IF NOT EXISTS mirror_missing (
+  value TEXT PRIMARY KEY,
+  checked INTEGER NOT NULL
+);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+UPDATE meta SET value = '2' WHERE key = 'schema_version' AND value = '1';
 )sql";
 
 class Stmt {
@@ -226,6 +261,137 @@ Status StateDb::DeleteManagedUser(MoodleId userid) {
   Stmt s(impl_->db, "DELETE FROM managed_user WHERE userid = ?1");
   s.Bind(1, userid);
   return impl_->Run(s, "forgetting a managed user");
+}
+
+Result<Mirror> StateDb::LoadMirror() {
+  Mirror m;
+  {
+    Stmt s(impl_->db, "SELECT userid, username, email, idnumber, auth, suspended, checked FROM mirror_user");
+    if (!s.ok()) return Fail(impl_->Err("reading the user mirror"));
+    while (s.Step() == SQLITE_ROW) {
+      model::User u;
+      u.id = s.Int(0);
+      u.username = s.Text(1);
+      u.email = s.Text(2);
+      u.idnumber = s.Text(3);
+      u.auth = s.Text(4);
+      u.suspended = s.Int(5) != 0;
+      m.user_checked[u.id] = s.Int(6);
+      m.users[u.id] = std::move(u);
+    }
+  }
+  {
+    Stmt s(impl_->db, "SELECT userid, field, value FROM mirror_user_field");
+    if (!s.ok()) return Fail(impl_->Err("reading the user mirror"));
+    while (s.Step() == SQLITE_ROW) {
+      auto it = m.users.find(s.Int(0));
+      if (it != m.users.end()) it->second.profile[s.Text(1)] = s.Text(2);
+    }
+  }
+  {
+    Stmt s(impl_->db, "SELECT courseid, fullname, shortname, idnumber, categoryid, visible, checked FROM mirror_course");
+    if (!s.ok()) return Fail(impl_->Err("reading the course mirror"));
+    while (s.Step() == SQLITE_ROW) {
+      model::Course c{s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5) != 0};
+      m.course_checked[c.id] = s.Int(6);
+      m.courses[c.id] = std::move(c);
+    }
+  }
+  {
+    Stmt s(impl_->db, "SELECT value, checked FROM mirror_missing");
+    if (!s.ok()) return Fail(impl_->Err("reading the user mirror"));
+    while (s.Step() == SQLITE_ROW) m.missing[s.Text(0)] = s.Int(1);
+  }
+  {
+    Stmt s(impl_->db, "SELECT key, value FROM meta WHERE key LIKE 'mirror_%'");
+    if (!s.ok()) return Fail(impl_->Err("reading the mirror"));
+    while (s.Step() == SQLITE_ROW) {
+      long long v = 0;
+      ParseInt64(s.Text(1), &v);
+      const std::string k = s.Text(0);
+      if (k == "mirror_users_complete") m.users_complete = v;
+      else if (k == "mirror_courses_complete") m.courses_complete = v;
+      else if (k == "mirror_max_userid") m.max_userid = v;
+      else if (k == "mirror_max_courseid") m.max_courseid = v;
+    }
+  }
+  return m;
+}
+
+Status StateDb::SaveMirrorUsers(const std::vector<model::User>& users, long long checked) {
+  for (const auto& u : users) {
+    Stmt s(impl_->db,
+           "INSERT OR REPLACE INTO mirror_user(userid, username, email, idnumber, auth, suspended, checked) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    s.Bind(1, u.id).Bind(2, u.username).Bind(3, u.email).Bind(4, u.idnumber).Bind(5, u.auth)
+        .Bind(6, u.suspended ? 1 : 0).Bind(7, checked);
+    if (auto st = impl_->Run(s, "recording a user in the mirror"); !st) return st;
+    Stmt del(impl_->db, "DELETE FROM mirror_user_field WHERE userid = ?1");
+    del.Bind(1, u.id);
+    if (auto st = impl_->Run(del, "recording a user in the mirror"); !st) return st;
+    for (const auto& [field, value] : u.profile) {
+      Stmt f(impl_->db, "INSERT INTO mirror_user_field(userid, field, value) VALUES (?1, ?2, ?3)");
+      f.Bind(1, u.id).Bind(2, field).Bind(3, value);
+      if (auto st = impl_->Run(f, "recording a user in the mirror"); !st) return st;
+    }
+  }
+  return Ok();
+}
+
+Status StateDb::DropMirrorUsers(const std::vector<MoodleId>& ids) {
+  for (MoodleId id : ids) {
+    for (const char* sql : {"DELETE FROM mirror_user WHERE userid = ?1", "DELETE FROM mirror_user_field WHERE userid = ?1"}) {
+      Stmt s(impl_->db, sql);
+      s.Bind(1, id);
+      if (auto st = impl_->Run(s, "dropping a user from the mirror"); !st) return st;
+    }
+  }
+  return Ok();
+}
+
+Status StateDb::SaveMirrorCourses(const std::vector<model::Course>& courses, long long checked) {
+  for (const auto& c : courses) {
+    Stmt s(impl_->db,
+           "INSERT OR REPLACE INTO mirror_course(courseid, fullname, shortname, idnumber, categoryid, visible, checked) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    s.Bind(1, c.id).Bind(2, c.fullname).Bind(3, c.shortname).Bind(4, c.idnumber).Bind(5, c.categoryid)
+        .Bind(6, c.visible ? 1 : 0).Bind(7, checked);
+    if (auto st = impl_->Run(s, "recording a course in the mirror"); !st) return st;
+  }
+  return Ok();
+}
+
+Status StateDb::DropMirrorCourses(const std::vector<MoodleId>& ids) {
+  for (MoodleId id : ids) {
+    Stmt s(impl_->db, "DELETE FROM mirror_course WHERE courseid = ?1");
+    s.Bind(1, id);
+    if (auto st = impl_->Run(s, "dropping a course from the mirror"); !st) return st;
+  }
+  return Ok();
+}
+
+Status StateDb::SaveMirrorMissing(const std::vector<std::string>& values, long long checked) {
+  for (const auto& v : values) {
+    Stmt s(impl_->db, "INSERT OR REPLACE INTO mirror_missing(value, checked) VALUES (?1, ?2)");
+    s.Bind(1, v).Bind(2, checked);
+    if (auto st = impl_->Run(s, "recording a missing user"); !st) return st;
+  }
+  return Ok();
+}
+
+Status StateDb::DropMirrorMissing(const std::vector<std::string>& values) {
+  for (const auto& v : values) {
+    Stmt s(impl_->db, "DELETE FROM mirror_missing WHERE value = ?1");
+    s.Bind(1, v);
+    if (auto st = impl_->Run(s, "forgetting a missing user"); !st) return st;
+  }
+  return Ok();
+}
+
+Status StateDb::SetMirrorMeta(const std::string& key, long long value) {
+  Stmt s(impl_->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+  s.Bind(1, "mirror_" + key).Bind(2, std::to_string(value));
+  return impl_->Run(s, "recording the mirror's state");
 }
 
 Status StateDb::Begin() { return impl_->Exec("BEGIN IMMEDIATE"); }

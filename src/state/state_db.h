@@ -29,6 +29,24 @@ struct RunRecord {
   std::string summary_json;
 };
 
+// The mirror: what enrolsync last read from Moodle or wrote to it, for each
+// user and course it has met. A run plans against it and reads from Moodle
+// only what it cannot know (sync/mirror.h). "Complete" means a full read
+// filled it (every course; every user of the synced auth plus every user a
+// source value named), after which new ids are found by scanning above
+// max_*id.
+struct Mirror {
+  std::map<MoodleId, model::User> users;
+  std::map<MoodleId, long long> user_checked;  // unix seconds
+  std::map<MoodleId, model::Course> courses;
+  std::map<MoodleId, long long> course_checked;
+  std::map<std::string, long long> missing;  // lookup value Moodle had no user for -> when
+  bool users_complete = false;
+  bool courses_complete = false;
+  MoodleId max_userid = 0;    // every id up to here was scanned
+  MoodleId max_courseid = 0;
+};
+
 class StateDb {
  public:
   // Creates `state_dir` (0700) and the database if missing; upgrades the
@@ -46,6 +64,18 @@ class StateDb {
   // Users the user sync manages (created or adopted), and why we suspended them.
   Status UpsertManagedUser(const model::ManagedUser& u);
   Status DeleteManagedUser(MoodleId userid);
+
+  // The mirror. Save* replaces the records given (checked = when read or
+  // written); meta keys: users_complete, courses_complete, max_userid,
+  // max_courseid.
+  Result<Mirror> LoadMirror();
+  Status SaveMirrorUsers(const std::vector<model::User>& users, long long checked);
+  Status DropMirrorUsers(const std::vector<MoodleId>& ids);
+  Status SaveMirrorCourses(const std::vector<model::Course>& courses, long long checked);
+  Status DropMirrorCourses(const std::vector<MoodleId>& ids);
+  Status SaveMirrorMissing(const std::vector<std::string>& values, long long checked);
+  Status DropMirrorMissing(const std::vector<std::string>& values);
+  Status SetMirrorMeta(const std::string& key, long long value);
 
   Status Begin();
   Status Commit();

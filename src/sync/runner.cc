@@ -12,6 +12,7 @@
 #include "state/state_db.h"
 #include "sync/report.h"
 #include "sync/desired.h"
+#include "sync/mirror.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
@@ -188,6 +189,22 @@ class Runner {
     if (!owned) return SetError(owned.error().message);
     owned_ = std::move(*owned);
 
+    // What enrolsync already knows of Moodle (sync/mirror.h): only the new,
+    // the due and what the plan writes are read, unless the mirror is not
+    // complete yet or --verify asks for everything.
+    mirror_ = std::make_unique<MoodleMirror>(*client_, *db_, now);
+    if (auto st = mirror_->Load(); !st) return SetError(st.error().message);
+    const bool full_users = opt_.verify_all || !mirror_->data().users_complete;
+    full_courses_ = opt_.verify_all || !mirror_->data().courses_complete;
+    if (!full_users) {
+      auto found = mirror_->ScanNewUsers();
+      if (!found) return SetError(found.error().message);
+      auto due = UsersDue(now);
+      auto gone = mirror_->RefreshUsers(due);
+      if (!gone) return SetError(gone.error().message);
+      report_.users_verified = static_cast<int>(due.size());
+    }
+
     // Users first, so a user created now is enrolled in this same run.
     std::vector<model::User> pending_users;
     if (cfg_.users.enabled && opt_.users) {
@@ -198,6 +215,9 @@ class Runner {
       uo.allow_removals = opt_.allow_removals;
       uo.protected_users = {site->userid, 2};  // the token's user and Moodle's main admin
       uo.trace = trace_;
+      uo.mirror = mirror_.get();
+      uo.full_read = full_users;
+      uo.missing_max_age = cfg_.state.verify_max_age_days * 86400LL;
       report_.users = SyncUsers(cfg_, *client_, *db_, owned_, uo);
       report_.users_ran = true;
       report_.timings.users = Since(tu);
@@ -239,12 +259,19 @@ class Runner {
       if (!cats) return SetError(cats.error().message);
       snap.categories = std::move(*cats);
     }
-    auto courses = client_->GetAllCourses();
-    if (!courses) return SetError(courses.error().message);
-    snap.courses = std::move(*courses);
-    auto users = LookupUsers(*desired, policy);
-    if (!users) return SetError(users.error().message);
-    snap.users = std::move(*users);
+    if (full_courses_) {
+      auto courses = client_->GetAllCourses();
+      if (!courses) return SetError(courses.error().message);
+      mirror_->ReplaceCourses(*courses);
+    } else {
+      auto found = mirror_->ScanNewCourses();
+      if (!found) return SetError(found.error().message);
+    }
+    if (auto st = LookupUsers(*desired, policy, full_users); !st) return SetError(st.error().message);
+    if (auto st = CheckOwnedExist(); !st) return SetError(st.error().message);
+    snap.courses = mirror_->Courses();
+    if (full_users && !users_incomplete_) mirror_->MarkUsersComplete();
+    snap.users = mirror_->Users();
     std::set<std::string> known;
     for (const auto& x : snap.users) known.insert(x.username);
     for (auto& u : pending_users)
@@ -256,6 +283,16 @@ class Runner {
     plan::Plan first = plan::BuildPlan(*desired, snap, owned_, policy);
     double planning = Since(tp);
     std::vector<model::MoodleId> verify = ChooseVerification(first, snap, now);
+    if (!verify.empty() && !full_courses_) {
+      // Deleted or changed by hand since the mirror last saw them?
+      auto gone = mirror_->RefreshCourses(verify);
+      if (!gone) return SetError(gone.error().message);
+      if (!gone->empty()) {
+        std::set<model::MoodleId> g(gone->begin(), gone->end());
+        std::erase_if(verify, [&](model::MoodleId id) { return g.count(id) > 0; });
+      }
+      snap.courses = mirror_->Courses();
+    }
     if (!verify.empty()) {
       auto read = client_->GetParticipants(verify);
       std::vector<model::MoodleId> ok;
@@ -309,8 +346,12 @@ class Runner {
     }
     // A course created this run holds exactly what we put in it.
     std::vector<model::MoodleId> created;
-    for (const auto& item : report_.plan.items)
-      if (item.action == plan::Action::kCreateCourse && item.courseid) created.push_back(item.courseid);
+    for (const auto& item : report_.plan.items) {
+      if (item.action != plan::Action::kCreateCourse || !item.courseid) continue;
+      created.push_back(item.courseid);
+      mirror_->Wrote(model::Course{item.courseid, item.course_fullname, item.course_shortname, item.idnumber,
+                                   item.categoryid, policy.new_courses_visible.value_or(true)});
+    }
     (void)db_->MarkVerified(created, now);
     report_.timings.apply = Since(ta);
     if (report_.apply.message_not_sent)
@@ -326,40 +367,102 @@ class Runner {
     if (report_.exit_code == kExitOk && users_incomplete_) report_.exit_code = kExitPartial;
   }
 
-  Result<std::vector<model::User>> LookupUsers(const model::DesiredState& d, const plan::Policy& policy) {
+  // The enrolment rows' users: the mirror's, plus a lookup of each value it
+  // does not know (on a full pass: not read in this run). A value Moodle has
+  // no user for is asked again only when due (MoodleMirror::MissingIsFresh);
+  // a user made since is found by the scan for new ids.
+  Status LookupUsers(const model::DesiredState& d, const plan::Policy& policy, bool full) {
+    const plan::LocalUserField field = policy.local_user_field;
+    auto key_of = [&](const model::User& u) -> std::string {
+      switch (field) {
+        case plan::LocalUserField::kId: return std::to_string(u.id);
+        case plan::LocalUserField::kIdnumber: return u.idnumber;
+        case plan::LocalUserField::kEmail: return ToLower(u.email);
+        case plan::LocalUserField::kUsername: return u.username;
+      }
+      return u.username;
+    };
+    std::set<std::string> known;
+    for (const auto& [id, u] : mirror_->data().users)
+      if (!full || mirror_->ReadThisRun(id)) known.insert(key_of(u));
+    const long long max_age = cfg_.state.verify_max_age_days * 86400LL;
+    const std::string prefix = std::string(UserField(field)) + ":";
     std::set<std::string> values;
     for (const auto& r : d.enrolments) {
       if (Trim(r.user).empty()) continue;
       // Only values Moodle accepts, in the form the planner matches: one it
       // refuses would fail the whole call (the planner reports that row).
       std::string why;
-      auto v = plan::UserLookupValue(r.user, policy.local_user_field, &why);
+      auto v = plan::UserLookupValue(r.user, field, &why);
       if (!v) continue;
+      const std::string key = field == plan::LocalUserField::kEmail ? ToLower(*v) : *v;
+      if (known.count(key) || (!full && mirror_->MissingIsFresh(prefix + key, max_age))) continue;
       values.insert(*v);
       // Moodle's email lookup is case-sensitive: also ask for the lower-case
       // form, which is how most directories store it.
-      if (policy.local_user_field == plan::LocalUserField::kEmail) values.insert(ToLower(*v));
+      if (field == plan::LocalUserField::kEmail) values.insert(ToLower(*v));
     }
-    if (values.empty()) return std::vector<model::User>{};
-    auto found = client_->GetUsersByField(UserField(policy.local_user_field), {values.begin(), values.end()});
-    if (!found || policy.local_user_field != plan::LocalUserField::kEmail) return found;
-    // An email stored with capitals (J.Smith@School.org from AD) matches
-    // neither form: look those up ignoring case, one call each.
-    std::set<std::string> known;
-    for (const auto& u : *found) known.insert(ToLower(u.email));
-    std::vector<std::string> missing;
+    if (values.empty()) return Ok();
+    auto found = client_->GetUsersByField(UserField(field), {values.begin(), values.end()});
+    if (!found) return Fail(found.error());
+    mirror_->Saw(*found);
+    std::set<std::string> hit;
+    for (const auto& u : *found) hit.insert(key_of(u));
+    if (field == plan::LocalUserField::kEmail) {
+      // An email stored with capitals (J.Smith@School.org from AD) matches
+      // neither form: look those up ignoring case, one call each.
+      std::vector<std::string> missing;
+      for (const auto& v : values)
+        if (!hit.count(ToLower(v))) missing.push_back(v);
+      if (!missing.empty()) {
+        auto more = client_->FindUsersByEmail(missing);
+        if (!more) return Fail(more.error());
+        mirror_->Saw(*more);
+        for (const auto& u : *more) hit.insert(key_of(u));
+      }
+    }
+    std::vector<std::string> absent, present;
     for (const auto& v : values) {
-      if (!known.count(ToLower(v))) missing.push_back(v);
+      const std::string key = field == plan::LocalUserField::kEmail ? ToLower(v) : v;
+      (hit.count(key) ? present : absent).push_back(prefix + key);
     }
-    if (missing.empty()) return found;
-    auto more = client_->FindUsersByEmail(missing);
-    if (!more) return Fail(more.error());
-    std::set<model::MoodleId> ids;
-    for (const auto& u : *found) ids.insert(u.id);
-    for (auto& u : *more) {
-      if (ids.insert(u.id).second) found->push_back(std::move(u));
+    mirror_->Missing(absent);
+    mirror_->Found(present);
+    return Ok();
+  }
+
+  // Users due in the rotation: every user the mirror holds comes round
+  // within verify_max_age_days, an even share a run (plan/verify_policy.h).
+  std::vector<model::MoodleId> UsersDue(long long now) {
+    plan::VerifyInput in;
+    in.managed = mirror_->data().user_checked;
+    in.now = now;
+    in.max_age_days = cfg_.state.verify_max_age_days;
+    in.upcoming_runs = config::ExpectedEnrolmentRuns(cfg_, now, now + in.max_age_days * 86400LL + 3600);
+    return plan::ChooseVerification(in).courses;
+  }
+
+  // Courses and users the state database owns something in but the mirror
+  // does not hold are read, so that "not in the mirror" never reads as
+  // "deleted in Moodle" (which would forget what we own).
+  Status CheckOwnedExist() {
+    std::set<model::MoodleId> courses, users;
+    for (const auto& [key, _] : owned_.enrolments) {
+      if (!mirror_->data().courses.count(key.courseid)) courses.insert(key.courseid);
+      if (!mirror_->data().users.count(key.userid)) users.insert(key.userid);
     }
-    return found;
+    for (const auto& [id, _] : owned_.users)
+      if (!mirror_->data().users.count(id)) users.insert(id);
+    if (!full_courses_ && !courses.empty()) {
+      auto got = client_->GetCoursesByIds({courses.begin(), courses.end()});
+      if (!got) return Fail(got.error());
+      for (const auto& c : *got) mirror_->Wrote(c);
+    }
+    if (!users.empty()) {
+      auto got = mirror_->RefreshUsers({users.begin(), users.end()});
+      if (!got) return Fail(got.error());
+    }
+    return Ok();
   }
 
   // Courses the first plan touches, plus an even rotation of the courses we
@@ -403,6 +506,8 @@ class Runner {
   const RunOptions& opt_;
   std::unique_ptr<state::StateDb> db_;
   std::unique_ptr<moodle::Client> client_;
+  std::unique_ptr<MoodleMirror> mirror_;
+  bool full_courses_ = true;
   model::Ownership owned_;
   RunReport report_;
   bool users_incomplete_ = false;

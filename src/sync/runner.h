@@ -67,6 +67,7 @@ struct RunReport {
   std::map<std::string, int> retries;
   double moodle_wait_seconds = 0;  // wall time with a call in flight
   int courses_verified = 0;
+  int users_verified = 0;
   std::vector<std::string> warnings;  // e.g. the welcome-message trap
   std::vector<ops::HookResult> hooks;  // [[hooks]] run after this job
   bool stopped = false;               // ended early by SIGTERM

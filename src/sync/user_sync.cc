@@ -74,14 +74,34 @@ class UserSync {
     std::vector<plan::Problem> bad;
     std::set<std::string> unusable = CheckValues(*people, &bad);
 
-    auto users = MoodleUsers(*people, policy.auth);
+    const bool from_mirror = opt_.mirror && !opt_.full_read;
+    auto users = from_mirror ? MirrorUsers(*people) : MoodleUsers(*people, policy.auth);
     if (!users) {
       out_.read_ok = false;
       out_.read_error = Redact(users.error().message);
       return std::move(out_);
     }
+    if (opt_.mirror && opt_.full_read) opt_.mirror->ReplaceUsers(*users);
     std::string source = cfg_.users.source == "ldap" ? cfg_.users.ldap.url : cfg_.users.table;
     out_.plan = plan::BuildUserPlan(*people, *users, owned_.users, policy, source);
+    if (from_mirror) {
+      // Every write rests on a fresh read: the users the plan changes that
+      // were not read in this run are read now, and the plan made again.
+      std::vector<model::MoodleId> stale;
+      for (const auto& item : out_.plan.items)
+        if (item.userid > 0 && !opt_.mirror->ReadThisRun(item.userid)) stale.push_back(item.userid);
+      for (const auto& item : out_.plan.adoptions)
+        if (item.userid > 0 && !opt_.mirror->ReadThisRun(item.userid)) stale.push_back(item.userid);
+      if (!stale.empty()) {
+        auto gone = opt_.mirror->RefreshUsers(stale);
+        if (!gone) {
+          out_.read_ok = false;
+          out_.read_error = Redact(gone.error().message);
+          return std::move(out_);
+        }
+        out_.plan = plan::BuildUserPlan(*people, opt_.mirror->Users(), owned_.users, policy, source);
+      }
+    }
     SkipUnusable(unusable);
     out_.plan.problems.insert(out_.plan.problems.begin(), bad.begin(), bad.end());
     if (!opt_.apply || out_.plan.guard_tripped) return std::move(out_);
@@ -183,6 +203,72 @@ class UserSync {
     return out;
   }
 
+  // The mirror's users, after looking up the people it does not know (by
+  // username and by email, in the forms Moodle's lookup accepts). Values
+  // Moodle had no user for are not asked again until they are due
+  // (MoodleMirror::MissingIsFresh): a user made since then is found by the
+  // run's scan for new ids.
+  Result<std::vector<model::User>> MirrorUsers(const std::vector<model::Person>& people) {
+    MoodleMirror& mirror = *opt_.mirror;
+    std::set<std::string> usernames_known, emails_known;
+    for (const auto& [_, u] : mirror.data().users) {
+      usernames_known.insert(u.username);
+      if (!u.email.empty()) emails_known.insert(ToLower(u.email));
+    }
+    std::vector<std::string> usernames, emails;
+    for (const auto& p : people) {
+      std::string ascii;
+      for (char c : p.username)
+        if (static_cast<unsigned char>(c) < 0x80) ascii += c;
+      if (!p.username.empty() && !usernames_known.count(p.username) && CleanMoodleUsername(ascii) == ascii &&
+          Utf8Length(p.username) <= kUserUsernameMax && !mirror.MissingIsFresh("username:" + p.username, opt_.missing_max_age))
+        usernames.push_back(p.username);
+      if (auto e = p.fields.find("email"); e != p.fields.end() && IsMoodleEmail(e->second) &&
+                                            e->second.size() <= kUserEmailMax && !emails_known.count(ToLower(e->second)) &&
+                                            !mirror.MissingIsFresh("email:" + ToLower(e->second), opt_.missing_max_age)) {
+        emails.push_back(e->second);
+        emails.push_back(ToLower(e->second));
+      }
+    }
+    for (const auto& [field, values] : {std::make_pair(std::string("username"), usernames),
+                                        std::make_pair(std::string("email"), emails)}) {
+      if (values.empty()) continue;
+      auto found = client_.GetUsersByField(field, values);
+      if (!found) return Fail(found.error());
+      mirror.Saw(*found);
+      std::set<std::string> hit;
+      for (const auto& u : *found) hit.insert(field == "email" ? ToLower(u.email) : u.username);
+      std::vector<std::string> missing, present;
+      for (const auto& v : values) {
+        const std::string key = field == "email" ? ToLower(v) : v;
+        (hit.count(key) ? present : missing).push_back(field + ":" + key);
+      }
+      mirror.Missing(missing);
+      mirror.Found(present);
+    }
+    return mirror.Users();
+  }
+
+  // What enrolsync just wrote, recorded in the mirror without a read.
+  void Mirror(const plan::UserItem& item, bool suspended_now) {
+    if (!opt_.mirror || item.userid <= 0) return;
+    model::User u;
+    if (auto it = opt_.mirror->data().users.find(item.userid); it != opt_.mirror->data().users.end()) u = it->second;
+    u.id = item.userid;
+    u.username = item.username;
+    if (item.action == plan::UserAction::kCreate) u.auth = cfg_.users.policy.auth;
+    if (item.action == plan::UserAction::kCreate || item.action == plan::UserAction::kUpdate) {
+      for (const auto& [field, value] : item.fields) {
+        if (field == "createpassword") continue;
+        u.profile[field] = value;
+        if (field == "email") u.email = value;
+        if (field == "idnumber") u.idnumber = value;
+      }
+    }
+    u.suspended = suspended_now;
+    opt_.mirror->Wrote(u);
+  }
+
   void Trace(const plan::UserItem& item) {
     if (opt_.trace) opt_.trace("\t" + plan::UserTraceLine(item));
   }
@@ -230,6 +316,7 @@ class UserSync {
           continue;
         }
         item.userid = *r[k];
+        Mirror(item, false);
         // A disabled account is recorded as suspended by us before the
         // suspension is sent: should that call fail, the next run finds an
         // active user disabled in the directory and suspends it.
@@ -273,7 +360,17 @@ class UserSync {
                                         r[k].error().message);
           continue;
         }
-        if (item.action == plan::UserAction::kCreate) continue;  // counted and traced as created
+        if (item.action == plan::UserAction::kCreate) {
+          Mirror(item, true);  // the new account, now suspended
+          continue;            // counted and traced as created
+        }
+        if (opt_.mirror) {
+          auto known = opt_.mirror->data().users.find(item.userid);
+          bool was = known != opt_.mirror->data().users.end() && known->second.suspended;
+          Mirror(item, item.action == plan::UserAction::kSuspend ? true
+                       : item.action == plan::UserAction::kRevive ? false
+                                                                   : was);
+        }
         auto m = owned_.users.find(item.userid);
         bool created = m != owned_.users.end() && m->second.created;
         switch (item.action) {
@@ -312,6 +409,7 @@ class UserSync {
         }
         owned_.users.erase(item.userid);
         Persist(db_.DeleteManagedUser(item.userid));
+        if (opt_.mirror) opt_.mirror->Forget(item.userid);
         ++out_.apply.applied.remove;
         Trace(item);
       }

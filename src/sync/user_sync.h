@@ -11,6 +11,7 @@
 #include "moodle/client.h"
 #include "plan/user_plan.h"
 #include "state/state_db.h"
+#include "sync/mirror.h"
 
 namespace enrolsync::sync {
 
@@ -36,6 +37,13 @@ struct UserSyncOptions {
   long long allow_removals = -1;
   std::set<model::MoodleId> protected_users;  // the token's user, the main admin
   std::function<void(const std::string&)> trace;  // "\tInserted user …" lines
+  // Where Moodle's users are known from (not owned). With full_read (first
+  // run, --verify) every user of the auth and every user a person names is
+  // read, and the mirror becomes that; else the people the mirror does not
+  // know are looked up, and the users the plan writes are read again first.
+  MoodleMirror* mirror = nullptr;
+  bool full_read = true;
+  long long missing_max_age = 7 * 86400;  // re-look-up values Moodle lacked after this
 };
 
 // Reads people; kSource/kAuth/kTransient errors come back in read_error, not
