@@ -173,6 +173,20 @@ struct WriteJob {
       refused;
 };
 
+// A course record of core_course_get_courses(_by_field). Both names come
+// through format_string ("Design &amp; Technology"); idnumber is raw.
+// Decoded so the planner compares the MIS's raw values.
+model::Course ParseCourse(const json& c) {
+  model::Course course;
+  course.id = wire::JId(c, "id");
+  course.fullname = wire::JName(c, "fullname");
+  course.shortname = wire::JName(c, "shortname");
+  course.idnumber = wire::JStr(c, "idnumber");
+  course.categoryid = wire::JId(c, "categoryid");
+  course.visible = wire::JBool(c, "visible", true);
+  return course;
+}
+
 // Reads the participants of many courses per call when the site's service
 // offers it (see Client::GetParticipants).
 constexpr const char* kMultiCourseParticipants = "core_enrol_get_enrolled_users_with_capability";
@@ -592,16 +606,22 @@ Result<std::vector<model::Category>> Client::GetCategories() {
 Result<std::vector<model::Course>> Client::GetAllCourses() { return impl_->GetCourses({}); }
 
 Result<std::vector<model::Course>> Client::GetCoursesByIds(const std::vector<MoodleId>& ids) {
+  // core_course_get_courses, not get_courses_by_field(ids): on Moodle 5.1
+  // the latter fails the whole call for one id with no course.
+  const std::string fn = "core_course_get_courses";
   std::vector<model::Course> out;
-  // One value, comma-separated: PARAM_SEQUENCE has no length limit, but
-  // keep each call to a page so no answer grows without bound.
   constexpr std::size_t kPerCall = 200;
   for (std::size_t b = 0; b < ids.size(); b += kPerCall) {
-    std::string value;
-    for (std::size_t i = b; i < std::min(ids.size(), b + kPerCall); ++i) value += (value.empty() ? "" : ",") + N(ids[i]);
-    auto part = impl_->GetCourses({{"field", "ids"}, {"value", value}});
-    if (!part) return Fail(part.error());
-    for (auto& c : *part) out.push_back(std::move(c));
+    FormFields f;
+    for (std::size_t i = b; i < std::min(ids.size(), b + kPerCall); ++i)
+      f.emplace_back("options[ids][" + I(i - b) + "]", N(ids[i]));
+    auto r = impl_->CallJson(fn, f);
+    if (!r) return Fail(r.error());
+    if (!r->is_array()) return Fail(ErrorCode::kIo, fn + ": expected a list of courses, got " + r->dump().substr(0, 200));
+    for (const auto& c : *r) {
+      model::Course course = ParseCourse(c);
+      if (course.id > 1 && wire::JStr(c, "format") != "site") out.push_back(std::move(course));
+    }
   }
   return out;
 }
@@ -615,17 +635,8 @@ Result<std::vector<model::Course>> Client::Impl::GetCourses(const FormFields& pa
   }
   std::vector<model::Course> out;
   for (const auto& c : (*r)["courses"]) {
-    model::Course course;
-    course.id = wire::JId(c, "id");
-    if (course.id == 1 || wire::JStr(c, "format") == "site") continue;  // the front page
-    // Both names come through format_string ("Design &amp; Technology");
-    // idnumber is raw. Decoded so the planner compares the MIS's raw values.
-    course.fullname = wire::JName(c, "fullname");
-    course.shortname = wire::JName(c, "shortname");
-    course.idnumber = wire::JStr(c, "idnumber");
-    course.categoryid = wire::JId(c, "categoryid");
-    course.visible = wire::JBool(c, "visible", true);
-    out.push_back(std::move(course));
+    if (wire::JId(c, "id") == 1 || wire::JStr(c, "format") == "site") continue;  // the front page
+    out.push_back(ParseCourse(c));
   }
   return out;
 }

@@ -158,8 +158,8 @@ class Client {
   // Every course except the site front page (one call). fullname and
   // shortname are HTML-decoded (Moodle sends them through format_string).
   Result<std::vector<model::Course>> GetAllCourses();
-  // The courses among `ids` that exist (core_course_get_courses_by_field
-  // field=ids, 200 ids a call); an id with no course is simply absent.
+  // The courses among `ids` that exist (core_course_get_courses with
+  // options[ids], 200 ids a call); an id with no course is simply absent.
   Result<std::vector<model::Course>> GetCoursesByIds(const std::vector<MoodleId>& ids);
   // core_user_get_users_by_field; values are batched under max_input_vars.
   // Exact match, as Moodle does it (email is case-sensitive there).

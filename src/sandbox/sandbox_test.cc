@@ -159,7 +159,7 @@ TEST_F(SandboxTest, SiteInfoListsEveryImplementedFunction) {
   EXPECT_EQ(info["siteurl"], sb_->url());
   std::vector<std::string> names;
   for (const json& f : info["functions"]) names.push_back(f["name"]);
-  EXPECT_EQ(names.size(), 25u);
+  EXPECT_EQ(names.size(), 26u);
   for (const char* fn : {"core_course_create_courses", "enrol_manual_enrol_users", "enrol_manual_unenrol_users",
                          "core_enrol_get_enrolled_users", "core_enrol_get_enrolled_users_with_capability", "core_role_assign_roles", "enrol_meta_add_instances"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), fn), names.end()) << fn;

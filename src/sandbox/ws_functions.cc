@@ -40,7 +40,7 @@ const FunctionDef* FindServiceFunction(const std::string& name) {
 bool IsOtherMoodleFunction(const std::string& name) {
   // A sample of real Moodle 5.1 functions that the enrolsync service lacks.
   static const std::set<std::string> kOthers = {
-      "core_course_delete_courses", "core_course_get_courses", "core_course_delete_categories",
+      "core_course_delete_courses", "core_course_delete_categories",
       "core_course_update_categories", "core_course_get_contents", "core_course_duplicate_course",
       "core_course_search_courses", "core_enrol_get_users_courses",
       "core_enrol_search_users", "core_group_get_course_groups", "core_group_delete_groups",
