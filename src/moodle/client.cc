@@ -190,7 +190,10 @@ model::Course ParseCourse(const json& c) {
 // Reads the participants of many courses per call when the site's service
 // offers it (see Client::GetParticipants).
 constexpr const char* kMultiCourseParticipants = "core_enrol_get_enrolled_users_with_capability";
-constexpr std::size_t kCoursesPerParticipantCall = 50;
+constexpr std::size_t kCoursesPerParticipantCall = 100;
+// Values (ids, emails…) in one read call.
+constexpr std::size_t kValuesPerRead = 1000;
+constexpr long long kParticipantsPerCall = 2500;
 
 }  // namespace
 
@@ -610,7 +613,7 @@ Result<std::vector<model::Course>> Client::GetCoursesByIds(const std::vector<Moo
   // the latter fails the whole call for one id with no course.
   const std::string fn = "core_course_get_courses";
   std::vector<model::Course> out;
-  constexpr std::size_t kPerCall = 200;
+  constexpr std::size_t kPerCall = kValuesPerRead;
   for (std::size_t b = 0; b < ids.size(); b += kPerCall) {
     FormFields f;
     for (std::size_t i = b; i < std::min(ids.size(), b + kPerCall); ++i)
@@ -769,9 +772,11 @@ Result<std::vector<model::User>> Client::GetUsersByField(const std::string& fiel
       if (seen.insert(v).second) unique.push_back(v);
     }
   }
+  // A read is bounded by max_input_vars and kValuesPerRead, not by the
+  // write batches' max_batch_rows: a scan for new ids plus the rotation's
+  // share go in one call.
   const std::size_t per_call =
-      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, impl_->opts.max_batch_rows)),
-                            static_cast<std::size_t>(impl_->VarBudget(/*field=*/1)));
+      std::min<std::size_t>(kValuesPerRead, static_cast<std::size_t>(impl_->VarBudget(/*field=*/1)));
   const std::size_t calls = (unique.size() + per_call - 1) / per_call;
   std::vector<Result<std::vector<model::User>>> parts(calls, std::vector<model::User>{});
   RunPool(
@@ -834,7 +839,8 @@ Result<std::vector<model::User>> Client::FindUsersByEmail(const std::vector<std:
 }
 
 std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const std::vector<MoodleId>& courseids,
-                                                                        const Progress& progress) {
+                                                                        const Progress& progress,
+                                                                        const std::map<MoodleId, int>& sizes) {
   std::vector<MoodleId> ids;
   {
     std::set<MoodleId> seen;
@@ -852,16 +858,31 @@ std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const st
           if (progress) progress(done, ids.size());
         });
   } else {
-    // Batches of kCoursesPerParticipantCall courses (two variables each),
-    // under max_input_vars; a failed batch is read course by course, so one
-    // deleted course fails only itself.
-    const std::size_t per_call = std::max<std::size_t>(
+    // Batches of at most kCoursesPerParticipantCall courses (two variables
+    // each, under max_input_vars) and about kParticipantsPerCall expected
+    // participants (Moodle spends about 1 ms on each: a call stays a few
+    // seconds). A failed batch is read course by course, so one deleted
+    // course fails only itself.
+    const std::size_t max_courses = std::max<std::size_t>(
         1, std::min<std::size_t>(kCoursesPerParticipantCall, static_cast<std::size_t>(impl_->VarBudget(4)) / 2));
-    const std::size_t batches = (ids.size() + per_call - 1) / per_call;
+    std::vector<std::pair<std::size_t, std::size_t>> batches;  // [begin, end) into ids
+    for (std::size_t b = 0; b < ids.size();) {
+      std::size_t e = b;
+      long long people = 0;
+      while (e < ids.size() && e - b < max_courses) {
+        auto it = sizes.find(ids[e]);
+        long long n = it == sizes.end() ? 0 : it->second;
+        if (e > b && people + n > kParticipantsPerCall) break;
+        people += n;
+        ++e;
+      }
+      batches.emplace_back(b, e);
+      b = e;
+    }
     RunPool(
-        batches, impl_->opts.concurrency,
+        batches.size(), impl_->opts.concurrency,
         [&](std::size_t k) {
-          const std::size_t b = k * per_call, e = std::min(ids.size(), b + per_call);
+          const auto [b, e] = batches[k];
           auto read = impl_->ReadParticipantsOf(std::span<const MoodleId>(ids).subspan(b, e - b));
           for (std::size_t i = b; i < e; ++i) {
             if (read) results[i] = std::move((*read)[ids[i]]);
@@ -869,7 +890,7 @@ std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const st
           }
         },
         [&](std::size_t k) {
-          done += std::min(ids.size(), (k + 1) * per_call) - k * per_call;
+          done += batches[k].second - batches[k].first;
           if (progress) progress(done, ids.size());
         });
   }

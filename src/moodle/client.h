@@ -159,9 +159,10 @@ class Client {
   // shortname are HTML-decoded (Moodle sends them through format_string).
   Result<std::vector<model::Course>> GetAllCourses();
   // The courses among `ids` that exist (core_course_get_courses with
-  // options[ids], 200 ids a call); an id with no course is simply absent.
+  // options[ids], 1,000 ids a call); an id with no course is simply absent.
   Result<std::vector<model::Course>> GetCoursesByIds(const std::vector<MoodleId>& ids);
-  // core_user_get_users_by_field; values are batched under max_input_vars.
+  // core_user_get_users_by_field; values are batched under max_input_vars
+  // (at most 1,000 a call).
   // Exact match, as Moodle does it (email is case-sensitive there).
   Result<std::vector<model::User>> GetUsersByField(const std::string& field,
                                                    const std::vector<std::string>& values);
@@ -173,12 +174,16 @@ class Client {
   Result<std::vector<model::User>> FindUsersByEmail(const std::vector<std::string>& emails);
   // Participants of each course, run with bounded concurrency. When the
   // site info (GetSiteInfo) listed core_enrol_get_enrolled_users_with_capability,
-  // two calls per 50 courses (every enrolled user with roles, then the
-  // active ones); else two core_enrol_get_enrolled_users calls per course.
+  // two calls per batch of up to 100 courses and about 2,500 expected
+  // participants (every enrolled user with roles, then the active ones);
+  // else two core_enrol_get_enrolled_users calls per course.
   // A course whose read failed maps to its Error (a failed multi-course
   // call is retried course by course, so it names the course).
+  // `sizes` (optional): the expected participants of a course; a call's
+  // courses stop at about 2,500 of them, so no call runs long.
   std::map<MoodleId, Result<model::Participants>> GetParticipants(const std::vector<MoodleId>& courseids,
-                                                                  const Progress& progress = {});
+                                                                  const Progress& progress = {},
+                                                                  const std::map<MoodleId, int>& sizes = {});
 
   // Write calls. Each is split into batches sized by max_input_vars and
   // max_batch_rows, run with bounded concurrency. Moodle applies a batch all

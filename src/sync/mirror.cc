@@ -82,30 +82,65 @@ void MoodleMirror::ReplaceCourses(const std::vector<model::Course>& courses) {
   m_.courses_complete = true;
 }
 
-Result<int> MoodleMirror::ScanNewUsers() {
+Result<int> MoodleMirror::ScanNewUsers(const std::vector<model::MoodleId>& refresh, std::vector<model::MoodleId>* gone) {
   int found = 0;
   for (int page = 0; page < kMaxScanPages; ++page) {
+    const model::MoodleId from = m_.max_userid;
     std::vector<std::string> ids;
-    for (model::MoodleId id = m_.max_userid + 1; id <= m_.max_userid + kUserScanPage; ++id) ids.push_back(std::to_string(id));
+    if (page == 0)
+      for (auto id : refresh) ids.push_back(std::to_string(id));
+    for (model::MoodleId id = from + 1; id <= from + kUserScanPage; ++id) ids.push_back(std::to_string(id));
     auto users = client_.GetUsersByField("id", ids);
     if (!users) return Fail(users.error());
-    if (users->empty()) break;
-    found += static_cast<int>(users->size());
     Saw(*users);
+    int fresh = 0;
+    std::set<model::MoodleId> seen;
+    for (const auto& u : *users) {
+      seen.insert(u.id);
+      if (u.id > from) ++fresh;
+    }
+    if (page == 0) {
+      for (auto id : refresh) {
+        if (seen.count(id) || !m_.users.count(id)) continue;
+        Forget(id);
+        if (gone) gone->push_back(id);
+      }
+    }
+    found += fresh;
+    if (fresh == 0) break;
   }
   return found;
 }
 
-Result<int> MoodleMirror::ScanNewCourses() {
+Result<int> MoodleMirror::ScanNewCourses(const std::vector<model::MoodleId>& refresh, std::vector<model::MoodleId>* gone) {
   int found = 0;
   for (int page = 0; page < kMaxScanPages; ++page) {
+    const model::MoodleId from = m_.max_courseid;
     std::vector<model::MoodleId> ids;
-    for (model::MoodleId id = m_.max_courseid + 1; id <= m_.max_courseid + kCourseScanPage; ++id) ids.push_back(id);
+    if (page == 0) ids = refresh;
+    for (model::MoodleId id = from + 1; id <= from + kCourseScanPage; ++id) ids.push_back(id);
     auto courses = client_.GetCoursesByIds(ids);
     if (!courses) return Fail(courses.error());
-    if (courses->empty()) break;
-    found += static_cast<int>(courses->size());
-    for (const auto& c : *courses) Wrote(c);
+    int fresh = 0;
+    std::set<model::MoodleId> seen;
+    for (const auto& c : *courses) {
+      seen.insert(c.id);
+      if (c.id > from) ++fresh;
+      Wrote(c);
+    }
+    if (page == 0) {
+      std::vector<model::MoodleId> dropped;
+      for (auto id : refresh) {
+        if (seen.count(id) || !m_.courses.count(id)) continue;
+        m_.courses.erase(id);
+        m_.course_checked.erase(id);
+        dropped.push_back(id);
+        if (gone) gone->push_back(id);
+      }
+      Persist(db_.DropMirrorCourses(dropped));
+    }
+    found += fresh;
+    if (fresh == 0) break;
   }
   return found;
 }

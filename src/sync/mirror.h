@@ -42,10 +42,14 @@ class MoodleMirror {
   void MarkUsersComplete();
   void ReplaceCourses(const std::vector<model::Course>& courses);
 
-  // Users and courses created since the last scan (ids above max_*id).
-  // Returns how many were found.
-  Result<int> ScanNewUsers();
-  Result<int> ScanNewCourses();
+  // Users and courses created since the last scan (ids above max_*id),
+  // in the same call as re-reading `refresh` (the rotation's share): an id
+  // of `refresh` Moodle no longer has is dropped and added to `gone`.
+  // Returns how many new ones were found.
+  Result<int> ScanNewUsers(const std::vector<model::MoodleId>& refresh = {},
+                           std::vector<model::MoodleId>* gone = nullptr);
+  Result<int> ScanNewCourses(const std::vector<model::MoodleId>& refresh = {},
+                             std::vector<model::MoodleId>* gone = nullptr);
 
   // Re-reads these records from Moodle; an id Moodle no longer has is
   // dropped (deleted by hand). Returns the ids that were dropped.

@@ -197,11 +197,9 @@ class Runner {
     const bool full_users = opt_.verify_all || !mirror_->data().users_complete;
     full_courses_ = opt_.verify_all || !mirror_->data().courses_complete;
     if (!full_users) {
-      auto found = mirror_->ScanNewUsers();
-      if (!found) return SetError(found.error().message);
       auto due = UsersDue(now);
-      auto gone = mirror_->RefreshUsers(due);
-      if (!gone) return SetError(gone.error().message);
+      auto found = mirror_->ScanNewUsers(due);
+      if (!found) return SetError(found.error().message);
       report_.users_verified = static_cast<int>(due.size());
     }
 
@@ -264,8 +262,13 @@ class Runner {
       if (!courses) return SetError(courses.error().message);
       mirror_->ReplaceCourses(*courses);
     } else {
-      auto found = mirror_->ScanNewCourses();
+      // The rotation's courses are re-read with the scan (deleted or changed
+      // by hand since?); the plan then adds the courses it touches.
+      rotation_ = ChooseVerification(nullptr, now);
+      std::vector<model::MoodleId> gone;
+      auto found = mirror_->ScanNewCourses(rotation_, &gone);
       if (!found) return SetError(found.error().message);
+      std::erase_if(rotation_, [&](model::MoodleId id) { return std::count(gone.begin(), gone.end(), id) > 0; });
     }
     if (auto st = LookupUsers(*desired, policy, full_users); !st) return SetError(st.error().message);
     if (auto st = CheckOwnedExist(); !st) return SetError(st.error().message);
@@ -282,19 +285,26 @@ class Runner {
     auto tp = Clock::now();
     plan::Plan first = plan::BuildPlan(*desired, snap, owned_, policy);
     double planning = Since(tp);
-    std::vector<model::MoodleId> verify = ChooseVerification(first, snap, now);
-    if (!verify.empty() && !full_courses_) {
-      // Deleted or changed by hand since the mirror last saw them?
-      auto gone = mirror_->RefreshCourses(verify);
-      if (!gone) return SetError(gone.error().message);
-      if (!gone->empty()) {
-        std::set<model::MoodleId> g(gone->begin(), gone->end());
-        std::erase_if(verify, [&](model::MoodleId id) { return g.count(id) > 0; });
-      }
-      snap.courses = mirror_->Courses();
+    std::vector<model::MoodleId> verify = full_courses_ ? ChooseVerification(&first, now) : rotation_;
+    if (!full_courses_) {
+      std::set<model::MoodleId> v(verify.begin(), verify.end());
+      v.insert(first.touched_courses.begin(), first.touched_courses.end());
+      verify.assign(v.begin(), v.end());
     }
     if (!verify.empty()) {
-      auto read = client_->GetParticipants(verify);
+      auto read = client_->GetParticipants(verify, {}, ExpectedParticipants());
+      // A course whose read failed may have been deleted by hand: then it is
+      // gone from the mirror (its ownership is forgotten by the plan), not a
+      // failed read that blocks removals.
+      std::vector<model::MoodleId> failed;
+      for (const auto& [courseid, participants] : read)
+        if (!participants) failed.push_back(courseid);
+      if (!failed.empty() && !full_courses_) {
+        auto gone = mirror_->RefreshCourses(failed);
+        if (!gone) return SetError(gone.error().message);
+        for (auto id : *gone) read.erase(id);
+        snap.courses = mirror_->Courses();
+      }
       std::vector<model::MoodleId> ok;
       for (auto& [courseid, participants] : read) {
         if (participants) {
@@ -442,6 +452,14 @@ class Runner {
     return plan::ChooseVerification(in).courses;
   }
 
+  // Enrolments enrolsync owns in each course: the size of its participant
+  // read, to keep each call within a time budget.
+  std::map<model::MoodleId, int> ExpectedParticipants() const {
+    std::map<model::MoodleId, int> n;
+    for (const auto& [key, _] : owned_.enrolments) ++n[key.courseid];
+    return n;
+  }
+
   // Courses and users the state database owns something in but the mirror
   // does not hold are read, so that "not in the mirror" never reads as
   // "deleted in Moodle" (which would forget what we own).
@@ -467,11 +485,12 @@ class Runner {
 
   // Courses the first plan touches, plus an even rotation of the courses we
   // manage (all with --verify): plan/verify_policy.h.
-  std::vector<model::MoodleId> ChooseVerification(const plan::Plan& first, const model::MoodleSnapshot& snap, long long now) {
+  // `first` = nullptr: the rotation alone, before any plan.
+  std::vector<model::MoodleId> ChooseVerification(const plan::Plan* first, long long now) {
     plan::VerifyInput in;
-    in.touched.insert(first.touched_courses.begin(), first.touched_courses.end());
+    if (first) in.touched.insert(first->touched_courses.begin(), first->touched_courses.end());
     std::set<model::MoodleId> existing;
-    for (const auto& c : snap.courses) existing.insert(c.id);
+    for (const auto& [id, _] : mirror_->data().courses) existing.insert(id);
     auto last = db_->LastVerified();
     for (const auto& [key, _] : owned_.enrolments) {
       if (!existing.count(key.courseid)) continue;
@@ -508,6 +527,7 @@ class Runner {
   std::unique_ptr<moodle::Client> client_;
   std::unique_ptr<MoodleMirror> mirror_;
   bool full_courses_ = true;
+  std::vector<model::MoodleId> rotation_;  // courses verified this run, before the plan adds its own
   model::Ownership owned_;
   RunReport report_;
   bool users_incomplete_ = false;
