@@ -5,7 +5,7 @@
 // them back), failures, server time by function (calls/seconds, summed over
 // parallel calls), and this process's peak RSS.
 //
-//   realmoodle_bench [--pupils 800] [--staff 90] [SETTING...]
+//   realmoodle_bench [--pupils 800] [--staff 90] [--runs-per-day N] [SETTING...]
 //
 // A SETTING is "cC,eE,uU": create_course_concurrency C, enrol_concurrency E,
 // user_concurrency U (default: c1,e1,u1 c1,e2,u2 c2,e2,u2 c1,e4,u4). Not a
@@ -79,6 +79,7 @@ Run Measure(testing::RealSchool& school) {
 
 int main(int argc, char** argv) {
   schoolgen::Options size{800, 90};
+  int runs_per_day = 0;  // [state] runs_per_day: sizes the verification rotation
   std::vector<Setting> settings;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
       size.pupils = std::atoi(argv[++i]);
     } else if (a == "--staff" && i + 1 < argc) {
       size.staff = std::atoi(argv[++i]);
+    } else if (a == "--runs-per-day" && i + 1 < argc) {
+      runs_per_day = std::atoi(argv[++i]);
     } else {
       Setting s;
       if (!ParseSetting(a, &s)) {
@@ -96,7 +99,7 @@ int main(int argc, char** argv) {
     }
   }
   if (settings.empty()) settings = {{1, 1, 1}, {1, 2, 2}, {2, 2, 2}, {1, 4, 4}};
-  std::printf("school: %d pupils, %d staff\n", size.pupils, size.staff);
+  std::printf("school: %d pupils, %d staff; runs_per_day %d\n", size.pupils, size.staff, runs_per_day);
   std::printf("%-10s %9s %6s %6s %8s %8s %9s %6s  %s\n", "setting", "first s", "calls", "writes", "retried",
               "failed", "rerun s", "calls", "retried by reason");
   for (const Setting& s : settings) {
@@ -105,6 +108,8 @@ int main(int argc, char** argv) {
     o.moodle_extra = "create_course_concurrency = " + std::to_string(s.create) +
                      "\nenrol_concurrency = " + std::to_string(s.enrol) +
                      "\nuser_concurrency = " + std::to_string(s.user) + "\n";
+    // The config has no [state] table of its own: this one follows [moodle].
+    if (runs_per_day > 0) o.moodle_extra += "\n[state]\nruns_per_day = " + std::to_string(runs_per_day) + "\n";
     auto school = testing::RealSchool::Start(o);
     if (!school) {
       std::fprintf(stderr, "realmoodle_bench: %s\n", school.error().message.c_str());

@@ -288,9 +288,10 @@ TEST_P(SyncStopTest, ASignalMidApplyStopsSyncCleanlyWithExit4AndTheRunRecorded) 
 // Stopped while still reading Moodle: nothing is applied, exit 4, recorded.
 TEST_F(OpsTest, SigtermWhileSyncIsReadingAppliesNothingAndExits4) {
   Start("", 0);
-  // The user lookups in small, slow batches: the stop lands between them.
+  // The user lookups in small, slow batches (reads are sized by
+  // max_input_vars): the stop lands between them.
   std::string text = Slurp(site_->config_path());
-  text.replace(text.find("max_input_vars = 5000"), 21, "max_input_vars = 5000\nmax_batch_rows = 20");
+  text.replace(text.find("max_input_vars = 5000"), 21, "max_input_vars = 100");
   std::ofstream(site_->config_path()) << text;
   site_->moodle().InjectFault({"core_user_get_users_by_field", 0, 1000, sandbox::Sandbox::Fault::kDelay, "", 150, false});
   pid_t pid = ::fork();

@@ -768,3 +768,125 @@ TEST_F(UsersTest, NoOutputEverContainsTheBindPassword) {
 
 }  // namespace
 }  // namespace enrolsync::testing
+
+namespace enrolsync::testing {
+namespace {
+
+// The ledger-first run (sync/mirror.h). After the first sync a run with
+// nothing to do reads only what it cannot know: site info, one call for the
+// new user ids plus the users due in the rotation, categories, one call for
+// the new course ids plus the courses due, and their participants (two
+// calls): no full read of users or courses, no write.
+TEST_F(UsersTest, ANoChangeRunReadsOnlyNewIdsAndTheRotationsShare) {
+  ASSERT_EQ(Sync().exit_code, 0);
+  auto r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.write_calls, 0);
+  int calls = 0;
+  for (const auto& [fn, st] : r.calls) calls += st.calls;
+  EXPECT_LE(calls, 6);
+  EXPECT_EQ(r.calls.count("core_user_get_users"), 0u) << "every user of the auth read again";
+  EXPECT_EQ(r.calls.count("core_course_get_courses_by_field"), 0u) << "every course read again";
+  EXPECT_GT(r.users_verified, 0);
+  EXPECT_GT(r.courses_verified, 0);
+  // --verify reads everything, and finds nothing to change either.
+  sync::RunOptions all;
+  all.apply = true;
+  all.verify_all = true;
+  auto cfg = config::LoadConfig(dir_.File("enrolsync.toml"));
+  ASSERT_TRUE(cfg);
+  auto v = sync::RunOnce(*cfg, all);
+  ASSERT_EQ(v.exit_code, 0) << v.error;
+  EXPECT_EQ(v.write_calls, 0);
+  EXPECT_EQ(v.calls.count("core_user_get_users"), 1u);
+  EXPECT_EQ(v.calls.count("core_course_get_courses_by_field"), 1u);
+  EXPECT_EQ(v.courses_verified, 10);
+}
+
+// What others make in Moodle after the first run is found by the scan for
+// new ids: an auth=ldap account missing from the directory is suspended, as
+// auth_ldap's sync does, and a course made by hand with a feed's set code
+// gets its enrolments.
+TEST_F(UsersTest, AccountsAndCoursesMadeByHandLaterAreFoundByTheScanForNewIds) {
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"),
+                                      "INSERT INTO e VALUES ('10/Ar1', 'pupil0001@school.test', 5);"
+                                      "INSERT INTO e VALUES ('10/Ar1', 'pupil0002@school.test', 5);"));
+  auto first = Sync();
+  ASSERT_EQ(first.exit_code, 0) << first.error;
+  auto stray = moodle_->EnsureLdapUser("former1", "Former", "Pupil", "former1@old.school.test", "");
+  ASSERT_TRUE(stray) << stray.error().message;
+  moodle::ClientOptions co;
+  co.url = moodle_->url();
+  co.token = "users-token-5f1e2d3c4b";
+  moodle::Client admin(co);
+  auto made = admin.CreateCourses({moodle::NewCourse{"Art - 10/Ar1", "Art - 10/Ar1", "10/Ar1", 1, {}, {}}});
+  ASSERT_EQ(made.size(), 1u);
+  ASSERT_TRUE(made[0]) << made[0].error().message;
+
+  auto r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.calls.count("core_user_get_users"), 0u);
+  EXPECT_EQ(r.users.apply.applied.suspend, 1);
+  EXPECT_TRUE(MoodleLdapUsers().at("former1").suspended);
+  EXPECT_EQ(r.apply.applied.enrol, 2);
+  int in_art = 0;
+  for (const auto& e : moodle_->Enrolments()) in_art += e.courseid == *made[0] && e.status == 0;
+  EXPECT_EQ(in_art, 2);
+}
+
+// A course deleted by hand is found when the rotation reaches it: it leaves
+// the mirror (no failed read blocks anyone's removal) and, being in the
+// course table, is made again with its enrolments, as enrol_database does.
+TEST_F(UsersTest, ACourseDeletedByHandIsFoundByTheRotationAndMadeAgain) {
+  ASSERT_EQ(Sync().exit_code, 0);
+  model::MoodleId gone = 0;
+  for (const auto& c : moodle_->Courses())
+    if (c.idnumber == "10/Ma1") gone = c.id;
+  ASSERT_GT(gone, 0);
+  ASSERT_TRUE(moodle_->DeleteCourse(gone));
+  bool remade = false;
+  for (int run = 0; run < 7 && !remade; ++run) {
+    auto r = Sync();
+    ASSERT_EQ(r.exit_code, 0) << "run " << run << ": " << r.error;
+    EXPECT_EQ(r.plan.removals_withheld, 0);
+    for (const auto& c : moodle_->Courses()) {
+      if (c.idnumber != "10/Ma1" || c.id == gone) continue;
+      int active = 0;
+      for (const auto& e : moodle_->Enrolments()) active += e.courseid == c.id && e.status == 0;
+      remade = active == 21;
+    }
+  }
+  EXPECT_TRUE(remade) << "the rotation (2 of 10 courses a run) never found the deleted course";
+}
+
+// A course deleted by hand that the plan touches before the rotation reaches
+// it: its participant read fails, and that run finds it gone, makes it
+// again with its enrolments, and still applies the day's removals elsewhere
+// (a failed read would withhold every removal of the run).
+TEST_F(UsersTest, ACourseDeletedByHandThatThePlanTouchesIsMadeAgainInTheSameRun) {
+  ASSERT_EQ(Sync().exit_code, 0);
+  model::MoodleId gone = 0;
+  for (const auto& c : moodle_->Courses())
+    if (c.idnumber == "10/Ma9") gone = c.id;
+  ASSERT_GT(gone, 0);
+  ASSERT_TRUE(moodle_->DeleteCourse(gone));
+  // The rotation (2 of 10 courses a run, lowest ids first on a tie) is
+  // elsewhere; the feed now adds a row to
+  // the deleted course and drops a pupil from another one.
+  ASSERT_TRUE(testsupport::ExecSqlite(dir_.File("mis.db"),
+                                      "INSERT INTO e VALUES ('10/Ma9', 'pupil0300@school.test', 5);"
+                                      "DELETE FROM e WHERE setcode = '10/Ma5' AND email = 'pupil0081@school.test';"));
+  auto r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.plan.removals_withheld, 0);
+  EXPECT_EQ(r.apply.applied.suspend, 1);
+  int active = 0;
+  for (const auto& c : moodle_->Courses()) {
+    if (c.idnumber != "10/Ma9" || c.id == gone) continue;
+    for (const auto& e : moodle_->Enrolments()) active += e.courseid == c.id && e.status == 0;
+  }
+  EXPECT_EQ(active, 22) << "the course made again with its 20 pupils, its teacher and the new row";
+}
+
+}  // namespace
+}  // namespace enrolsync::testing
