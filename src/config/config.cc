@@ -176,7 +176,7 @@ Result<std::string> Secret(const Section& s, const std::string& key, const fs::p
 
 Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, moodle::ClientOptions* m) {
   if (!s.present()) return Fail(ErrorCode::kConfig, s.file() + ": [moodle] section is required");
-  TRY(s.CheckKeys({"url", "token", "token_file", "token_env", "ca_file", "max_input_vars", "max_batch_rows",
+  TRY(s.CheckKeys({"url", "token", "token_file", "token_env", "ca_file", "max_input_vars", "max_batch_rows", "batch_seconds",
                    "concurrency", "create_course_concurrency", "enrol_concurrency", "user_concurrency",
                    "timeout_seconds", "max_retries"}));
   TRY_ASSIGN(m->url, s.RequiredString("url"));
@@ -199,6 +199,7 @@ Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, 
   };
   TRY(positive("max_input_vars", &m->max_input_vars, 100, 1000000));
   TRY(positive("max_batch_rows", &m->max_batch_rows, 1, 100000));
+  TRY(positive("batch_seconds", &m->batch_seconds, 1, 300));
   TRY(positive("concurrency", &m->concurrency, 1, 16));
   // Per kind of write; left out: creates one at a time, the rest `concurrency`.
   TRY(positive("create_course_concurrency", &m->create_course_concurrency, 1, 16));

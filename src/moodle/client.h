@@ -33,6 +33,10 @@ struct ClientOptions {
   std::string ca_file;   // PEM bundle for TLS; empty = system store. TLS is always verified.
   int max_input_vars = 5000;  // PHP's max_input_vars on the site; batches stay below it
   int max_batch_rows = 500;   // and never send more rows than this in one call
+  // and no write call should take Moodle longer than this: each function's
+  // batch is cut to batch_seconds / its measured cost per item (client.cc,
+  // kSecondsPerItem), well inside PHP's usual 30 s max_execution_time.
+  int batch_seconds = 10;
   // Parallel calls inside one batch operation, per kind of call. Reads
   // (participants, user lookups) use `concurrency`.
   int concurrency = 2;

@@ -285,6 +285,42 @@ TEST_F(ClientTest, BatchesStayUnderMaxInputVars) {
   EXPECT_EQ(sent, 1000u);
 }
 
+// Batches are cut by time as well: Moodle spends about 80 ms on each new
+// course, so with batch_seconds = 10 a call carries at most 125 courses
+// (500 would run 40 s, past PHP's usual 30 s max_execution_time).
+TEST_F(ClientTest, WriteBatchesStayWithinTheTimeBudget) {
+  std::mutex mu;
+  std::vector<std::size_t> per_call;
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    std::string out = "[";
+    std::size_t n = 0;
+    for (const auto& [k, v] : r.fields) {
+      if (k.size() > 11 && k.compare(k.size() - 11, 11, "[shortname]") == 0) {
+        out += std::string(n ? "," : "") + "{\"id\":" + std::to_string(100 + n) + ",\"shortname\":\"" + v + "\"}";
+        ++n;
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    per_call.push_back(n);
+    return Reply{200, out + "]"};
+  });
+  std::vector<NewCourse> courses;
+  for (int i = 0; i < 300; ++i) courses.push_back({"Course " + std::to_string(i), "C" + std::to_string(i), "", 1, {}, {}});
+  ClientOptions o = Options(server);
+  o.max_batch_rows = 500;
+  o.batch_seconds = 10;
+  Client client(o);
+  auto made = client.CreateCourses(courses);
+  for (const auto& m : made) ASSERT_TRUE(m) << m.error().message;
+  ASSERT_EQ(per_call.size(), 3u);
+  for (std::size_t n : per_call) EXPECT_LE(n, 125u);
+  per_call.clear();
+  o.batch_seconds = 30;  // 375 courses fit
+  Client roomy(o);
+  made = roomy.CreateCourses(courses);
+  EXPECT_EQ(per_call.size(), 1u);
+}
+
 TEST_F(ClientTest, BadItemIsIsolatedByBisectionAndGoodItemsLand) {
   const std::string reject = ResponseOf("38-enrol_manual_enrol_users-nocourse");
   std::mutex mu;
