@@ -75,3 +75,17 @@ class RealSchool {
 };
 
 }  // namespace enrolsync::testing
+
+// In a gtest fixture's void function: starts a RealSchool into `target` (a
+// std::unique_ptr<RealSchool>), skipping the test when no Moodle
+// distribution is found (failing instead under CI, RealMoodleRequired()).
+#define ENROLSYNC_START_REAL_SCHOOL(target, options)                                           \
+  do {                                                                                         \
+    auto school_ = ::enrolsync::testing::RealSchool::Start(options);                           \
+    if (!school_ && school_.error().code == ::enrolsync::ErrorCode::kNotFound) {               \
+      if (::enrolsync::testsupport::RealMoodleRequired()) FAIL() << school_.error().message;   \
+      GTEST_SKIP() << school_.error().message;                                                 \
+    }                                                                                          \
+    ASSERT_TRUE(school_) << school_.error().message;                                           \
+    target = std::move(*school_);                                                              \
+  } while (0)

@@ -24,13 +24,7 @@ class RealMoodleDrift : public ::testing::Test {
     o.max_removals = "1000";
     // No [state] table follows [moodle] in the harness's config.
     o.moodle_extra = "\n[state]\nverify_max_age_days = 1\nruns_per_day = 3\n";
-    auto school = RealSchool::Start(o);
-    if (!school && school.error().code == ErrorCode::kNotFound) {
-      if (testsupport::RealMoodleRequired()) FAIL() << school.error().message;
-      GTEST_SKIP() << school.error().message;
-    }
-    ASSERT_TRUE(school) << school.error().message;
-    site_ = std::move(*school);
+    ENROLSYNC_START_REAL_SCHOOL(site_, o);
     moodle::ClientOptions co;
     co.url = site_->moodle().url();
     co.token = site_->moodle().token();

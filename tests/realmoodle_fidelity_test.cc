@@ -27,13 +27,7 @@ class RealMoodleFidelity : public ::testing::Test {
     o.unenrol_action = unenrol_action;
     o.capitalised_mail = -1;
     o.max_removals = "1000";  // one removal is most of this tiny school
-    auto school = RealSchool::Start(o);
-    if (!school && school.error().code == ErrorCode::kNotFound) {
-      if (testsupport::RealMoodleRequired()) FAIL() << school.error().message;
-      GTEST_SKIP() << school.error().message;
-    }
-    ASSERT_TRUE(school) << school.error().message;
-    site_ = std::move(*school);
+    ENROLSYNC_START_REAL_SCHOOL(site_, o);
     ASSERT_TRUE(Mis("CREATE TABLE Feed (txtSetCode TEXT, txtEmailAddress TEXT, intRoleID INTEGER); "
                     "DROP VIEW VwMoodleEnrolData; CREATE VIEW VwMoodleEnrolData AS "
                     "SELECT txtSetCode, txtEmailAddress, intRoleID FROM Feed"));

@@ -60,13 +60,7 @@ class RealMoodleSchool : public ::testing::Test {
     RealSchoolOptions o;
     o.size = size;
     o.unenrol_action = unenrol_action;
-    auto school = RealSchool::Start(o);
-    if (!school && school.error().code == ErrorCode::kNotFound) {
-      if (testsupport::RealMoodleRequired()) FAIL() << school.error().message;
-      GTEST_SKIP() << school.error().message;
-    }
-    ASSERT_TRUE(school) << school.error().message;
-    site_ = std::move(*school);
+    ENROLSYNC_START_REAL_SCHOOL(site_, o);
     action_ = unenrol_action;
     categories_ = {site_->categories().begin(), site_->categories().end()};
     std::set<std::string> emails;
