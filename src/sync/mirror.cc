@@ -123,11 +123,13 @@ Result<int> MoodleMirror::ScanNewCourses(const std::vector<model::MoodleId>& ref
     if (!courses) return Fail(courses.error());
     int fresh = 0;
     std::set<model::MoodleId> seen;
+    Persist(db_.Begin());  // one transaction for the page
     for (const auto& c : *courses) {
       seen.insert(c.id);
       if (c.id > from) ++fresh;
       Wrote(c);
     }
+    Persist(db_.Commit());
     if (page == 0) {
       std::vector<model::MoodleId> dropped;
       for (auto id : refresh) {

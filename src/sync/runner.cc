@@ -356,6 +356,7 @@ class Runner {
     }
     // A course created this run holds exactly what we put in it.
     std::vector<model::MoodleId> created;
+    (void)db_->Begin();  // one transaction for every course created
     for (const auto& item : report_.plan.items) {
       if (item.action != plan::Action::kCreateCourse || !item.courseid) continue;
       created.push_back(item.courseid);
@@ -363,6 +364,7 @@ class Runner {
                                    item.categoryid, policy.new_courses_visible.value_or(true)});
     }
     (void)db_->MarkVerified(created, now);
+    if (!db_->Commit() || mirror_->state_error()) report_.apply.state_error = true;
     report_.timings.apply = Since(ta);
     if (report_.apply.message_not_sent)
       Warn(std::to_string(report_.apply.message_not_sent) +
