@@ -87,7 +87,7 @@ int SeedUsers(enrolsync::sandbox::Sandbox& sandbox, const std::string& path) {
 
 int main(int argc, char** argv) {
   CLI::App app{"enrolsync-sandbox: a simulated Moodle 5.1 web-service endpoint"};
-  std::string listen = "127.0.0.1:0", state, token, token_file, seed;
+  std::string listen = "127.0.0.1:0", state, token, token_file, seed, cost_model;
   int latency = 0, max_vars = 5000;
   bool no_welcome = false;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 = any free port)");
@@ -95,6 +95,10 @@ int main(int argc, char** argv) {
   auto* tok = app.add_option("--token", token, "the web-service token clients must send");
   app.add_option("--token-file", token_file, "file whose first line is the token")->excludes(tok);
   app.add_option("--latency-ms", latency, "milliseconds added to every call (Moodle bootstrap ~50)");
+  app.add_option("--cost-model", cost_model,
+                 "charge every call what it costs that Moodle, serving as many at once as it can "
+                 "(moodle-5.1: 2-core Moodle 5.1, see bench/README.md)")
+      ->check(CLI::IsMember({"moodle-5.1"}));
   app.add_option("--max-input-vars", max_vars, "PHP max_input_vars: POST variables past it are lost");
   app.add_flag("--no-welcome-messages", no_welcome,
                "new courses' manual instance does not send the course welcome message");
@@ -104,6 +108,7 @@ int main(int argc, char** argv) {
   enrolsync::sandbox::Options options;
   options.state_dir = state;
   options.latency_ms = latency;
+  options.cost_model = cost_model;
   options.max_input_vars = max_vars;
   options.manual_welcome_message = !no_welcome;
   auto colon = listen.rfind(':');

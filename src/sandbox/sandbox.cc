@@ -1,12 +1,14 @@
 #include "sandbox/sandbox.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include <httplib.h>
 
+#include "sandbox/cost_model.h"
 #include "sandbox/form.h"
 #include "sandbox/params.h"
 #include "sandbox/probe_state.h"
@@ -64,6 +66,31 @@ struct Sandbox::Impl {
   int port = 0;
   bool stopped = false;
 
+  // The cost model's workers: calls in service, and a FIFO of tickets for
+  // the ones waiting.
+  std::optional<CostModel> cost;
+  std::mutex worker_mu;
+  std::condition_variable worker_cv;
+  int busy = 0, peak_busy = 0;
+  unsigned long long next_ticket = 0, serving_ticket = 0;
+  double charged = 0;
+
+  // Waits for a free worker (first come, first served).
+  void AcquireWorker() {
+    std::unique_lock<std::mutex> lock(worker_mu);
+    unsigned long long ticket = next_ticket++;
+    worker_cv.wait(lock, [&] { return ticket == serving_ticket && busy < cost->workers; });
+    ++serving_ticket;
+    peak_busy = std::max(peak_busy, ++busy);
+    worker_cv.notify_all();
+  }
+  void ReleaseWorker(double seconds) {
+    std::lock_guard<std::mutex> lock(worker_mu);
+    --busy;
+    charged += seconds;
+    worker_cv.notify_all();
+  }
+
   // Runs `fn` on the store inside one transaction; WsException and DbError
   // roll it back. Caller holds `mu`.
   template <class F>
@@ -100,6 +127,26 @@ struct Sandbox::Impl {
   // `body` is read by the caller: httplib refuses url-encoded bodies over
   // 8 KiB (HTTP 413) when it parses them itself, and Moodle takes megabytes.
   void Handle(const httplib::Request& req, httplib::Response& res, const std::string& body_text) {
+    if (!cost) {
+      Serve(req, res, body_text, nullptr);
+      return;
+    }
+    // Served by one of the model's workers, for as long as the model says
+    // the call costs (the sandbox's own work counts towards it).
+    if (cost->workers > 0) AcquireWorker();
+    auto start = std::chrono::steady_clock::now();
+    double seconds = cost->bootstrap;
+    Serve(req, res, body_text, &seconds);
+    std::this_thread::sleep_until(start + std::chrono::duration<double>(seconds));
+    if (cost->workers > 0) ReleaseWorker(seconds);
+    else {
+      std::lock_guard<std::mutex> lock(worker_mu);
+      charged += seconds;
+    }
+  }
+
+  // Answers one request. With a cost model, sets *seconds to what it costs.
+  void Serve(const httplib::Request& req, httplib::Response& res, const std::string& body_text, double* seconds) {
     std::size_t limit = options.max_input_vars > 0 ? static_cast<std::size_t>(options.max_input_vars) : 0;
     std::string query;
     if (auto q = req.target.find('?'); q != std::string::npos) query = req.target.substr(q + 1);
@@ -144,7 +191,9 @@ struct Sandbox::Impl {
       return;
     }
     bool apply = !fault || fault->kind == Fault::kDelay || fault->kind == Fault::kMessageNotSent || fault->apply;
-    Json result = apply ? Call(token, function, tree) : Json(nullptr);
+    Json clean;
+    Json result = apply ? Call(token, function, tree, &clean) : Json(nullptr);
+    if (seconds) *seconds = CallSeconds(*cost, function, clean, result);
     if (fault && fault->kind == Fault::kHttp500) {
       res.status = 500;
       res.set_content("", "text/html; charset=utf-8");
@@ -162,7 +211,8 @@ struct Sandbox::Impl {
   }
 
   // Authenticates, finds and validates the function, runs it.
-  Json Call(const std::string& token, const std::string& function, const Json& params) {
+  // *clean receives the validated parameters.
+  Json Call(const std::string& token, const std::string& function, const Json& params, Json* clean_out) {
     if (token.empty() || token != options.token) {
       return ErrorJson(MoodleError("invalidtoken", "Invalid token - token not found"));
     }
@@ -173,7 +223,7 @@ struct Sandbox::Impl {
       }
       return ErrorJson(MissingRecord());
     }
-    Json clean;
+    Json& clean = *clean_out;
     try {
       clean = Validate(def->params, params);
     } catch (const WsException& e) {
@@ -201,6 +251,12 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(const Options& options) {
   if (options.token.empty()) return Fail(ErrorCode::kInvalidArgument, "sandbox: token is empty");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (!options.cost_model.empty()) {
+    impl->cost = FindCostModel(options.cost_model);
+    if (!impl->cost)
+      return Fail(ErrorCode::kInvalidArgument, "sandbox: unknown cost model '" + options.cost_model +
+                                                   "' (known: moodle-5.1)");
+  }
   std::error_code ec;
   std::filesystem::create_directories(options.state_dir, ec);
   if (ec) return Fail(ErrorCode::kIo, "sandbox: cannot create " + options.state_dir + ": " + ec.message());
@@ -335,6 +391,16 @@ int Sandbox::WelcomeMessagesSent() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return static_cast<int>(impl_->store->db().Int(
       "SELECT COUNT(*) FROM notifications WHERE eventtype = 'enrolcoursewelcomemessage'"));
+}
+
+int Sandbox::PeakConcurrentCalls() {
+  std::lock_guard<std::mutex> lock(impl_->worker_mu);
+  return impl_->peak_busy;
+}
+
+double Sandbox::ChargedSeconds() {
+  std::lock_guard<std::mutex> lock(impl_->worker_mu);
+  return impl_->charged;
 }
 
 // --- acting as a human --------------------------------------------------------

@@ -29,6 +29,10 @@ struct Options {
   int port = 0;                         // 0 = pick a free port
   int max_input_vars = 5000;            // PHP's limit on POST variables
   int latency_ms = 0;                   // added to every call (Moodle's bootstrap ~50 ms)
+  // A cost model (cost_model.h, e.g. "moodle-5.1"): every call then takes
+  // as long as it would take that Moodle, and at most the model's number of
+  // workers are served at once (the others wait their turn). "": none.
+  std::string cost_model;
   bool webservices_enabled = true;      // false: every call gets 403, empty body
   // "Send course welcome message" of the manual instance of courses created
   // from now on (Moodle's default: on). Existing instances keep theirs.
@@ -80,6 +84,10 @@ class Sandbox {
   void ResetCallCounts();
   // Welcome notifications written by enrol_manual_enrol_users so far.
   int WelcomeMessagesSent();
+  // With a cost model: the most calls that were being served at once, and
+  // the seconds charged so far (summed over parallel calls).
+  int PeakConcurrentCalls();
+  double ChargedSeconds();
 
   // --- acting as a human in Moodle's UI (no call counted, no latency) ---
   // Enrols through an instance of `method` ("manual", "self", "guest"...),
