@@ -31,7 +31,6 @@
 namespace enrolsync::testing {
 namespace {
 
-using testsupport::LdifLine;
 using testsupport::MoodleServer;
 using testsupport::SlapdServer;
 using Rows = std::vector<std::vector<std::string>>;
@@ -69,7 +68,6 @@ class RealMoodleSchool : public ::testing::Test {
   }
   std::map<std::string, Person>& people() { return site_->people(); }
   const schoolgen::School& school() { return site_->school(); }
-  static std::string Dn(const std::string& uid, const Person& p) { return RealSchool::Dn(uid, p); }
   static std::string Entry(const std::string& uid, const Person& p) { return RealSchool::Entry(uid, p); }
 
   sync::RunReport Sync(bool verify_all = false) {
@@ -96,7 +94,6 @@ class RealMoodleSchool : public ::testing::Test {
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     return r ? *r : out;
   }
-  Status MisExec(const std::string& sql) { return testsupport::ExecSqlite(site_->mis_path(), sql); }
 
   // Moodle's enrolments of any method and its course-context roles, keyed by
   // (course idnumber, lower-case email).
@@ -209,12 +206,6 @@ class RealMoodleSchool : public ::testing::Test {
     return false;
   }
 
-  std::string One(const std::string& sql) {
-    auto rows = Mis(sql);
-    EXPECT_FALSE(rows.empty()) << sql;
-    return rows.empty() || rows[0].empty() ? "" : rows[0][0];
-  }
-
   void Round(const std::string& name) {
     round_ = name;
     auto r = Sync();
@@ -222,66 +213,7 @@ class RealMoodleSchool : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(ExpectQuiet(r));
   }
 
-  // A day in the MIS: `moves` pupils move to another set of their year, a
-  // teacher is taken off a set, three sets are added (names with "&" and
-  // an apostrophe), a whole set is deleted, and a pupil's role changes.
-  void DayOfChanges(int moves) {
-    auto rows = Mis("SELECT l.TblTeachingManagerSetListsID, l.txtSchoolID, s.intYear, s.TblTeachingManagerSetsID "
-                    "FROM TblTeachingManagerSetLists l JOIN TblTeachingManagerSets s "
-                    "ON s.TblTeachingManagerSetsID = l.intSetID ORDER BY l.TblTeachingManagerSetListsID");
-    int moved = 0;
-    for (std::size_t i = 3; i < rows.size() && moved < moves; i += 17) {
-      const auto& r = rows[i];
-      auto target = Mis("SELECT TblTeachingManagerSetsID FROM TblTeachingManagerSets WHERE intYear = " + r[2] +
-                        " AND TblTeachingManagerSetsID <> " + r[3] +
-                        " AND TblTeachingManagerSetsID NOT IN (SELECT intSetID FROM TblTeachingManagerSetLists "
-                        "WHERE txtSchoolID = " + Q(r[1]) + ") ORDER BY TblTeachingManagerSetsID LIMIT 1");
-      if (target.empty()) continue;
-      ASSERT_TRUE(MisExec("UPDATE TblTeachingManagerSetLists SET intSetID = " + target[0][0] +
-                          " WHERE TblTeachingManagerSetListsID = " + r[0]));
-      ++moved;
-    }
-    ASSERT_EQ(moved, moves);
-    std::string set_with_teacher = One("SELECT TblTeachingManagerSetsID FROM TblTeachingManagerSets "
-                                       "WHERE txtTeacher IS NOT NULL ORDER BY TblTeachingManagerSetsID LIMIT 1 OFFSET 5");
-    ASSERT_TRUE(MisExec("UPDATE TblTeachingManagerSets SET txtTeacher = NULL WHERE TblTeachingManagerSetsID = " +
-                        set_with_teacher));
-    std::string next = One("SELECT MAX(TblTeachingManagerSetsID) + 1 FROM TblTeachingManagerSets");
-    // A new subject (renaming one would rename its sets' shortnames, which
-    // enrol_database reports as "duplicate idnumber" rows).
-    std::string subject = One("SELECT MAX(TblTeachingManagerSubjectsID) + 1 FROM TblTeachingManagerSubjects");
-    ASSERT_TRUE(MisExec("INSERT INTO TblTeachingManagerSubjects SELECT " + subject +
-                        ", 'Art & Design: O''Keeffe', 'ADK', txtDepartment, intMoodleCategoryID "
-                        "FROM TblTeachingManagerSubjects WHERE intMoodleCategoryID IS NOT NULL AND "
-                        "intMoodleCategoryID < 100 LIMIT 1"));
-    std::string teacher = One("SELECT User_Code FROM TblStaff WHERE SystemStatus = 1 LIMIT 1");
-    auto pupils = Mis("SELECT txtSchoolID FROM TblPupilManagementPupils WHERE intSystemStatus = 1 "
-                      "ORDER BY txtSchoolID LIMIT 12");
-    ASSERT_EQ(pupils.size(), 12u);
-    const char* codes[] = {"10/Zz1", "9/E/ZZ", "12/Z/QQ"};
-    for (int k = 0; k < 3; ++k) {
-      std::string id = std::to_string(std::stoi(next) + k);
-      ASSERT_TRUE(MisExec("INSERT INTO TblTeachingManagerSets VALUES (" + id + ", " + subject + ", 10, " +
-                          Q(codes[k]) + ", " + Q(teacher) + ")"));
-      for (int p = 0; p < 4; ++p)
-        ASSERT_TRUE(MisExec("INSERT INTO TblTeachingManagerSetLists (intSetID, txtSchoolID) VALUES (" + id + ", " +
-                            Q(pupils[k * 4 + p][0]) + ")"));
-    }
-    std::string doomed = One("SELECT intSetID FROM TblTeachingManagerSetLists GROUP BY intSetID "
-                             "HAVING COUNT(*) >= 5 ORDER BY intSetID LIMIT 1 OFFSET 2");
-    ASSERT_TRUE(MisExec("DELETE FROM TblTeachingManagerSetLists WHERE intSetID = " + doomed +
-                        "; DELETE FROM TblTeachingManagerSetAssociatedTeachers WHERE intSetID = " + doomed +
-                        "; DELETE FROM TblTeachingManagerSets WHERE TblTeachingManagerSetsID = " + doomed));
-    std::string pupil = One("SELECT txtSchoolID FROM TblTeachingManagerSetLists ORDER BY TblTeachingManagerSetListsID "
-                            "LIMIT 1 OFFSET 40");
-    std::string view = One("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleEnrolData'");
-    const std::string from = "SELECT s.\"txtSetCode\", p.\"txtEmailAddress\", 5";
-    auto pos = view.find(from);
-    ASSERT_NE(pos, std::string::npos) << view;
-    view.replace(pos, from.size(), "SELECT s.\"txtSetCode\", p.\"txtEmailAddress\", CASE WHEN p.\"txtSchoolID\" = " +
-                                       Q(pupil) + " THEN 4 ELSE 5 END");
-    ASSERT_TRUE(MisExec("DROP VIEW VwMoodleEnrolData; " + view));
-  }
+  void DayOfChanges(int moves) { ASSERT_TRUE(site_->DayOfChanges(moves)); }
 
   std::unique_ptr<RealSchool> site_;
   std::string action_, round_;
@@ -310,25 +242,17 @@ TEST_F(RealMoodleSchool, RecordedSizeSchoolThenADayOfChangesThenLeavers) {
 
   // Five pupils leave the directory; a member of staff's surname changes
   // (an ampersand, an apostrophe and accents).
-  std::vector<std::string> leavers;
-  for (const auto& p : school().people) {
-    if (!p.staff && leavers.size() < 5 && &p != &school().people[10]) leavers.push_back(p.username);
-  }
-  for (const auto& uid : leavers) {
-    ASSERT_TRUE(site_->slapd().Delete(Dn(uid, people()[uid])));
-    people()[uid].suspended = true;
-  }
+  auto leavers = site_->Leave(5);
+  ASSERT_TRUE(leavers) << leavers.error().message;
   const std::string staff = school().people.back().username;
-  people()[staff].lastname = "Smith & O'Neill-Åberg";
-  ASSERT_TRUE(site_->slapd().Modify("dn: " + Dn(staff, people()[staff]) + "\nchangetype: modify\nreplace: sn\n" +
-                             LdifLine("sn", people()[staff].lastname) + "\n"));
+  ASSERT_TRUE(site_->Rename(staff, "Smith & O'Neill-Åberg"));
   ASSERT_NO_FATAL_FAILURE(Round("five leavers and a surname change"));
 
   // Two of them come back.
   for (int k = 0; k < 2; ++k) {
-    Person& p = people()[leavers[k]];
+    Person& p = people()[(*leavers)[k]];
     p.suspended = false;
-    ASSERT_TRUE(site_->slapd().Add(Entry(leavers[k], p)));
+    ASSERT_TRUE(site_->slapd().Add(Entry((*leavers)[k], p)));
   }
   ASSERT_NO_FATAL_FAILURE(Round("two leavers re-added"));
 }

@@ -2,11 +2,15 @@
 // it (enrolsync-sandbox --cost-model moodle-5.1) and benchmarks and tests
 // against the sandbox predict real wall time and concurrency.
 //
-// A call costs   bootstrap + per_call + per_item × items + per_record × records
+// A call costs
+//   bootstrap + per_call + per_item × items + per_record × records
+//             + per_unit × units
 // where `items` is the length of the request's main list (courses to create,
-// enrolments, user ids asked for) and `records` what the answer returns
-// (users built, participants listed, courses described). A call that Moodle
-// answers with an exception is charged the bootstrap only.
+// enrolments, user ids asked for), `records` what the answer returns (users
+// built, participants listed, courses described) and `units` work the
+// answer does not show (the courses of each user returned, which Moodle
+// walks to build the user). A call that Moodle answers with an exception is
+// charged the bootstrap only.
 //
 // The figures of "moodle-5.1" were measured against the realmoodle harness
 // (Moodle 5.1+, PHP's built-in server with 4 workers, PostgreSQL 15, on a
@@ -29,6 +33,7 @@ struct FunctionCost {
   double per_call = 0;    // seconds on top of the bootstrap
   double per_item = 0;    // seconds per element of the request's main list
   double per_record = 0;  // seconds per record in the answer
+  double per_unit = 0;    // seconds per unit of hidden work
 };
 
 struct CostModel {
@@ -60,7 +65,9 @@ struct CallSize {
 // object for a failed call).
 CallSize MeasureCall(std::string_view function, const Json& params, const Json& result);
 
-// Seconds the call would have cost Moodle.
-double CallSeconds(const CostModel& model, std::string_view function, const Json& params, const Json& result);
+// Seconds the call would have cost Moodle; `units` as counted by the
+// sandbox's handler (CallEnv::work_units).
+double CallSeconds(const CostModel& model, std::string_view function, const Json& params, const Json& result,
+                   long long units = 0);
 
 }  // namespace enrolsync::sandbox

@@ -53,6 +53,11 @@ TEST(CostModel, AReadCostsEachRecordItReturnsNotEachIdAskedFor) {
   EXPECT_EQ(size.records, 3);
   double s = CallSeconds(m, "core_user_get_users_by_field", params, three);
   EXPECT_NEAR(s, m.bootstrap + 3 * m.functions.at("core_user_get_users_by_field").per_record, 1e-9);
+  // Each course of the users returned costs too (the sandbox's handler
+  // counts them).
+  const FunctionCost& c = m.functions.at("core_user_get_users_by_field");
+  EXPECT_GT(c.per_unit, 0);
+  EXPECT_NEAR(CallSeconds(m, "core_user_get_users_by_field", params, three, 30) - s, 30 * c.per_unit, 1e-9);
   // core_user_get_users answers {"users": [...], "warnings": [...]}.
   Json users = {{"users", Array(890, {{"id", 1}})}, {"warnings", Json::array()}};
   EXPECT_EQ(MeasureCall("core_user_get_users", {{"criteria", Array(1, {{"key", "auth"}})}}, users).records, 890);

@@ -192,8 +192,9 @@ struct Sandbox::Impl {
     }
     bool apply = !fault || fault->kind == Fault::kDelay || fault->kind == Fault::kMessageNotSent || fault->apply;
     Json clean;
-    Json result = apply ? Call(token, function, tree, &clean) : Json(nullptr);
-    if (seconds) *seconds = CallSeconds(*cost, function, clean, result);
+    long long units = 0;
+    Json result = apply ? Call(token, function, tree, &clean, seconds ? &units : nullptr) : Json(nullptr);
+    if (seconds) *seconds = CallSeconds(*cost, function, clean, result, units);
     if (fault && fault->kind == Fault::kHttp500) {
       res.status = 500;
       res.set_content("", "text/html; charset=utf-8");
@@ -211,8 +212,10 @@ struct Sandbox::Impl {
   }
 
   // Authenticates, finds and validates the function, runs it.
-  // *clean receives the validated parameters.
-  Json Call(const std::string& token, const std::string& function, const Json& params, Json* clean_out) {
+  // *clean receives the validated parameters; *units (may be null) the
+  // handler's hidden work for the cost model.
+  Json Call(const std::string& token, const std::string& function, const Json& params, Json* clean_out,
+            long long* units) {
     if (token.empty() || token != options.token) {
       return ErrorJson(MoodleError("invalidtoken", "Invalid token - token not found"));
     }
@@ -229,7 +232,7 @@ struct Sandbox::Impl {
     } catch (const WsException& e) {
       return ErrorJson(e.error);
     }
-    CallEnv env{"http://" + options.host + ":" + std::to_string(port)};
+    CallEnv env{"http://" + options.host + ":" + std::to_string(port), units};
     std::lock_guard<std::mutex> lock(mu);
     std::optional<WsError> error;
     Json result = Transaction([&] { return def->handler(*store, clean, env); }, &error);

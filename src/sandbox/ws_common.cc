@@ -82,6 +82,13 @@ const char* const kUserCols =
     "id, username, firstname, lastname, email, department, idnumber, institution, auth, suspended, confirmed, "
     "lang, timezone, mailformat, description, city, country, firstaccess, lastaccess";
 
+void ChargeUserCourses(SiteStore& s, MoodleId userid, const CallEnv& env) {
+  if (!env.work_units) return;
+  *env.work_units += s.db().Int(
+      "SELECT COUNT(DISTINCT e.courseid) FROM user_enrolments ue JOIN enrol e ON e.id = ue.enrolid WHERE ue.userid = ?",
+      userid);
+}
+
 Json UserDetails(const Row& r, const CallEnv& env) {
   Json u = Json::object();
   u["id"] = r[0].i;

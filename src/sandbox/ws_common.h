@@ -34,6 +34,9 @@ extern const char* const kUserCols;
 // core_user's user_get_user_details for an admin caller.
 Json UserDetails(const Row& r, const CallEnv& env);
 std::optional<Row> UserRow(SiteStore& s, MoodleId id);
+// Charges env.work_units one unit per course the user is enrolled in:
+// Moodle's user_get_user_details_courses walks them for every user returned.
+void ChargeUserCourses(SiteStore& s, MoodleId userid, const CallEnv& env);
 // Throws as Moodle's MUST_EXIST user lookups and deleted checks do.
 void RequireLiveUser(SiteStore& s, MoodleId userid);
 // external_api::get_context_from_params + validate_context.

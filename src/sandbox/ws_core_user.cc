@@ -220,7 +220,9 @@ Json GetUsersByField(SiteStore& s, const Json& p, const CallEnv& env) {
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a[0].i < b[0].i; });
   Json out = Json::array();
   for (const Row& r : rows) {
-    if (seen.insert(r[0].i).second) out.push_back(UserDetails(r, env));
+    if (!seen.insert(r[0].i).second) continue;
+    ChargeUserCourses(s, r[0].i, env);
+    out.push_back(UserDetails(r, env));
   }
   return out;
 }
@@ -257,7 +259,10 @@ Json GetUsers(SiteStore& s, const Json& p, const CallEnv& env) {
       case 3: rows = s.db().All(sql, args[0], args[1], args[2]); break;
       default: Throw(InvalidParameter());
     }
-    for (const Row& r : rows) users.push_back(UserDetails(r, env));
+    for (const Row& r : rows) {
+      ChargeUserCourses(s, r[0].i, env);
+      users.push_back(UserDetails(r, env));
+    }
   }
   Json out = Json::object();
   out["users"] = users;

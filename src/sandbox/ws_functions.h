@@ -14,6 +14,9 @@ namespace enrolsync::sandbox {
 
 struct CallEnv {
   std::string siteurl;  // "http://127.0.0.1:PORT"
+  // Work a cost model charges beyond the request and the answer (see
+  // cost_model.h, FunctionCost::per_unit); handlers add to it. May be null.
+  long long* work_units = nullptr;
 };
 
 struct FunctionDef {
