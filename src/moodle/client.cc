@@ -377,7 +377,8 @@ struct Client::Impl {
     for (std::size_t item : items) out[item] = Fail(e);
   }
 
-  std::vector<Result<MoodleId>> RunWrites(const WriteJob& job, const Progress& progress) {
+  std::vector<Result<MoodleId>> RunWrites(const WriteJob& job, const Progress& progress,
+                                          const BatchDone& batch_done = {}) {
     std::vector<Result<MoodleId>> out(job.count, Fail(ErrorCode::kInternal, job.function + ": not sent"));
     // Plan batches in input order: at most max_batch_rows rows and fewer form
     // variables than max_input_vars (PHP silently drops the rest).
@@ -441,6 +442,9 @@ struct Client::Impl {
         },
         [&](std::size_t k) {
           done += batches[k].second - batches[k].first;
+          if (batch_done)
+            batch_done(std::span<const std::size_t>(order).subspan(batches[k].first, batches[k].second - batches[k].first),
+                       std::span<const Result<MoodleId>>(out));
           if (progress) progress(done, job.count);
         },
         job.course ? &keys : nullptr);
@@ -710,7 +714,8 @@ Result<std::vector<model::User>> Client::GetUsersByAuth(const std::string& auth)
   return out;
 }
 
-std::vector<Result<MoodleId>> Client::CreateUsers(const std::vector<NewUser>& users, const Progress& progress) {
+std::vector<Result<MoodleId>> Client::CreateUsers(const std::vector<NewUser>& users, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "core_user_create_users";
   job.concurrency = impl_->opts.user_concurrency;
@@ -735,10 +740,11 @@ std::vector<Result<MoodleId>> Client::CreateUsers(const std::vector<NewUser>& us
     }
     return Ok();
   };
-  return impl_->RunWrites(job, progress);
+  return impl_->RunWrites(job, progress, batch_done);
 }
 
-std::vector<Status> Client::UpdateUsers(const std::vector<UserUpdate>& users, const Progress& progress) {
+std::vector<Status> Client::UpdateUsers(const std::vector<UserUpdate>& users, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "core_user_update_users";
   job.concurrency = impl_->opts.user_concurrency;
@@ -766,10 +772,11 @@ std::vector<Status> Client::UpdateUsers(const std::vector<UserUpdate>& users, co
     }
     return out;
   };
-  return Impl::ToStatus(impl_->RunWrites(job, progress));
+  return Impl::ToStatus(impl_->RunWrites(job, progress, batch_done));
 }
 
-std::vector<Status> Client::DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress) {
+std::vector<Status> Client::DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "core_user_delete_users";
   job.concurrency = impl_->opts.user_concurrency;
@@ -778,7 +785,7 @@ std::vector<Status> Client::DeleteUsers(const std::vector<MoodleId>& userids, co
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
     f.emplace_back("userids[" + I(pos) + "]", N(userids[i]));
   };
-  return Impl::ToStatus(impl_->RunWrites(job, progress));
+  return Impl::ToStatus(impl_->RunWrites(job, progress, batch_done));
 }
 
 Result<std::vector<model::User>> Client::GetUsersByField(const std::string& field,
@@ -918,7 +925,8 @@ std::map<MoodleId, Result<model::Participants>> Client::GetParticipants(const st
   return out;
 }
 
-std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>& courses, const Progress& progress) {
+std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>& courses, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "core_course_create_courses";
   job.concurrency = impl_->opts.create_course_concurrency;
@@ -956,10 +964,11 @@ std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>
     }
     return Ok();
   };
-  return impl_->RunWrites(job, progress);
+  return impl_->RunWrites(job, progress, batch_done);
 }
 
-std::vector<Status> Client::EnrolUsers(const std::vector<ManualEnrolment>& enrolments, const Progress& progress) {
+std::vector<Status> Client::EnrolUsers(const std::vector<ManualEnrolment>& enrolments, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "enrol_manual_enrol_users";
   job.concurrency = impl_->opts.enrol_concurrency;
@@ -977,10 +986,11 @@ std::vector<Status> Client::EnrolUsers(const std::vector<ManualEnrolment>& enrol
     f.emplace_back(p + "[timeend]", "0");
     f.emplace_back(p + "[suspend]", e.suspend ? "1" : "0");
   };
-  return Impl::ToStatus(impl_->RunWrites(job, progress));
+  return Impl::ToStatus(impl_->RunWrites(job, progress, batch_done));
 }
 
-std::vector<Status> Client::UnenrolUsers(const std::vector<CourseUserRef>& users, const Progress& progress) {
+std::vector<Status> Client::UnenrolUsers(const std::vector<CourseUserRef>& users, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "enrol_manual_unenrol_users";
   job.concurrency = impl_->opts.enrol_concurrency;
@@ -993,7 +1003,7 @@ std::vector<Status> Client::UnenrolUsers(const std::vector<CourseUserRef>& users
     f.emplace_back(p + "[userid]", N(users[i].userid));
     f.emplace_back(p + "[courseid]", N(users[i].courseid));
   };
-  return Impl::ToStatus(impl_->RunWrites(job, progress));
+  return Impl::ToStatus(impl_->RunWrites(job, progress, batch_done));
 }
 
 namespace {
@@ -1006,7 +1016,8 @@ void AddRoleFields(const char* array, const RoleAssignment& a, std::size_t pos, 
 }
 }  // namespace
 
-std::vector<Status> Client::AssignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress) {
+std::vector<Status> Client::AssignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "core_role_assign_roles";
   job.concurrency = impl_->opts.enrol_concurrency;
@@ -1015,10 +1026,11 @@ std::vector<Status> Client::AssignRoles(const std::vector<RoleAssignment>& assig
   job.count = assignments.size();
   job.vars = [](std::size_t) -> std::size_t { return 4; };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) { AddRoleFields("assignments", assignments[i], pos, f); };
-  return Impl::ToStatus(impl_->RunWrites(job, progress));
+  return Impl::ToStatus(impl_->RunWrites(job, progress, batch_done));
 }
 
-std::vector<Status> Client::UnassignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress) {
+std::vector<Status> Client::UnassignRoles(const std::vector<RoleAssignment>& assignments, const Progress& progress,
+      const BatchDone& batch_done) {
   WriteJob job;
   job.function = "core_role_unassign_roles";
   job.concurrency = impl_->opts.enrol_concurrency;
@@ -1029,7 +1041,7 @@ std::vector<Status> Client::UnassignRoles(const std::vector<RoleAssignment>& ass
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
     AddRoleFields("unassignments", assignments[i], pos, f);
   };
-  return Impl::ToStatus(impl_->RunWrites(job, progress));
+  return Impl::ToStatus(impl_->RunWrites(job, progress, batch_done));
 }
 
 std::map<std::string, FunctionStats> Client::Stats() const {

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -144,6 +145,13 @@ struct FunctionStats {
 inline constexpr std::string_view kMessageNotSent = "Message was not sent.";
 
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
+// Called on the calling thread as each batch of a write call is answered:
+// `items` are the input indices of the batch's items, whose entries in
+// `results` (indexed like the input) are then final. Lets the caller record
+// what Moodle applied batch by batch, so that a crash loses at most the
+// batches in flight.
+using BatchDone =
+    std::function<void(std::span<const std::size_t> items, std::span<const Result<model::MoodleId>> results)>;
 
 class Client {
  public:
@@ -197,21 +205,29 @@ class Client {
   // kMessageNotSent is not bisected: each of its items gets that error and the
   // caller verifies whether the change was committed.
   std::vector<Result<MoodleId>> CreateCourses(const std::vector<NewCourse>& courses,
-                                              const Progress& progress = {});
+                                              const Progress& progress = {},
+      const BatchDone& batch_done = {});
   std::vector<Status> EnrolUsers(const std::vector<ManualEnrolment>& enrolments,
-                                 const Progress& progress = {});
-  std::vector<Status> UnenrolUsers(const std::vector<CourseUserRef>& users, const Progress& progress = {});
+                                 const Progress& progress = {},
+      const BatchDone& batch_done = {});
+  std::vector<Status> UnenrolUsers(const std::vector<CourseUserRef>& users, const Progress& progress = {},
+      const BatchDone& batch_done = {});
   std::vector<Status> AssignRoles(const std::vector<RoleAssignment>& assignments,
-                                  const Progress& progress = {});
+                                  const Progress& progress = {},
+      const BatchDone& batch_done = {});
   std::vector<Status> UnassignRoles(const std::vector<RoleAssignment>& assignments,
-                                    const Progress& progress = {});
+                                    const Progress& progress = {},
+      const BatchDone& batch_done = {});
 
   // Users. GetUsersByAuth is one core_user_get_users call (criteria auth);
   // the users come with their profile fields.
   Result<std::vector<model::User>> GetUsersByAuth(const std::string& auth);
-  std::vector<Result<MoodleId>> CreateUsers(const std::vector<NewUser>& users, const Progress& progress = {});
-  std::vector<Status> UpdateUsers(const std::vector<UserUpdate>& users, const Progress& progress = {});
-  std::vector<Status> DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress = {});
+  std::vector<Result<MoodleId>> CreateUsers(const std::vector<NewUser>& users, const Progress& progress = {},
+      const BatchDone& batch_done = {});
+  std::vector<Status> UpdateUsers(const std::vector<UserUpdate>& users, const Progress& progress = {},
+      const BatchDone& batch_done = {});
+  std::vector<Status> DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress = {},
+      const BatchDone& batch_done = {});
 
   // Per-function call counts and time since construction. Thread-safe.
   std::map<std::string, FunctionStats> Stats() const;

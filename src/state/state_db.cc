@@ -91,8 +91,25 @@ CREATE TABLE IF NOT EXISTS mirror_missing (
   value TEXT PRIMARY KEY,
   checked INTEGER NOT NULL
 );
+-- Changes a run is about to send (schema 3): written before each step's
+-- calls, removed as each batch is answered. Rows left behind mean a run
+-- died with them in flight; the next one reconciles them against Moodle
+-- (sync/reconcile.h) before it plans.
+CREATE TABLE IF NOT EXISTS pending_intent (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  action TEXT NOT NULL,
+  courseid INTEGER NOT NULL,
+  userid INTEGER NOT NULL,
+  roleid INTEGER NOT NULL,
+  shortname TEXT NOT NULL,
+  idnumber TEXT NOT NULL,
+  source_course TEXT NOT NULL,
+  source_user TEXT NOT NULL,
+  owns_enrolment INTEGER NOT NULL
+);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 UPDATE meta SET value = '2' WHERE key = 'schema_version' AND value = '1';
+UPDATE meta SET value = '3' WHERE key = 'schema_version' AND value = '2';
 )sql";
 
 class Stmt {
@@ -109,6 +126,7 @@ class Stmt {
     return *this;
   }
   int Step() { return sqlite3_step(s_); }
+  sqlite3_stmt* raw() { return s_; }
   long long Int(int col) const { return sqlite3_column_int64(s_, col); }
   std::string Text(int col) const {
     auto p = sqlite3_column_text(s_, col);
@@ -163,7 +181,7 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& state_dir) {
                                     (s->impl_->db ? sqlite3_errmsg(s->impl_->db) : "out of memory"));
   }
   sqlite3_busy_timeout(s->impl_->db, 5000);
-  if (auto st = s->impl_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !st) return Fail(st.error());
+  if (auto st = s->impl_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !st) return Fail(st.error());
   if (auto st = s->impl_->Exec(kSchema); !st) return Fail(st.error());
   return s;
 }
@@ -248,6 +266,57 @@ Status StateDb::RecordCreatedCourse(MoodleId courseid, const std::string& shortn
   Stmt s(impl_->db, "INSERT OR REPLACE INTO created_course(courseid, shortname, created) VALUES (?1, ?2, ?3)");
   s.Bind(1, courseid).Bind(2, shortname).Bind(3, now);
   return impl_->Run(s, "recording a created course");
+}
+
+Result<std::vector<long long>> StateDb::AddIntents(const std::vector<Intent>& intents) {
+  std::vector<long long> ids;
+  ids.reserve(intents.size());
+  Stmt s(impl_->db,
+         "INSERT INTO pending_intent(action, courseid, userid, roleid, shortname, idnumber, source_course, "
+         "source_user, owns_enrolment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  if (!s.ok()) return Fail(impl_->Err("recording pending changes"));
+  for (const Intent& i : intents) {
+    sqlite3_reset(s.raw());
+    s.Bind(1, i.action).Bind(2, i.courseid).Bind(3, i.userid).Bind(4, i.roleid).Bind(5, i.shortname)
+        .Bind(6, i.idnumber).Bind(7, i.source_course).Bind(8, i.source_user).Bind(9, i.owns_enrolment ? 1 : 0);
+    if (s.Step() != SQLITE_DONE) return Fail(impl_->Err("recording pending changes"));
+    ids.push_back(sqlite3_last_insert_rowid(impl_->db));
+  }
+  return ids;
+}
+
+Status StateDb::DropIntents(const std::vector<long long>& ids) {
+  Stmt s(impl_->db, "DELETE FROM pending_intent WHERE id = ?1");
+  if (!s.ok()) return Fail(impl_->Err("clearing pending changes"));
+  for (long long id : ids) {
+    sqlite3_reset(s.raw());
+    s.Bind(1, id);
+    if (s.Step() != SQLITE_DONE) return Fail(impl_->Err("clearing pending changes"));
+  }
+  return Ok();
+}
+
+Result<std::vector<Intent>> StateDb::LoadIntents() {
+  std::vector<Intent> out;
+  Stmt s(impl_->db,
+         "SELECT id, action, courseid, userid, roleid, shortname, idnumber, source_course, source_user, "
+         "owns_enrolment FROM pending_intent ORDER BY id");
+  if (!s.ok()) return Fail(impl_->Err("reading pending changes"));
+  while (s.Step() == SQLITE_ROW) {
+    Intent i;
+    i.id = s.Int(0);
+    i.action = s.Text(1);
+    i.courseid = s.Int(2);
+    i.userid = s.Int(3);
+    i.roleid = s.Int(4);
+    i.shortname = s.Text(5);
+    i.idnumber = s.Text(6);
+    i.source_course = s.Text(7);
+    i.source_user = s.Text(8);
+    i.owns_enrolment = s.Int(9) != 0;
+    out.push_back(std::move(i));
+  }
+  return out;
 }
 
 Status StateDb::UpsertManagedUser(const model::ManagedUser& u) {
@@ -396,6 +465,7 @@ Status StateDb::SetMirrorMeta(const std::string& key, long long value) {
 
 Status StateDb::Begin() { return impl_->Exec("BEGIN IMMEDIATE"); }
 Status StateDb::Commit() { return impl_->Exec("COMMIT"); }
+Status StateDb::Rollback() { return impl_->Exec("ROLLBACK"); }
 
 Result<std::map<MoodleId, long long>> StateDb::LastVerified() {
   std::map<MoodleId, long long> out;

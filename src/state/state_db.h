@@ -47,6 +47,20 @@ struct Mirror {
   MoodleId max_courseid = 0;
 };
 
+// A change a run is about to send to Moodle (pending_intent): recorded
+// before the step's calls, dropped as its batch is answered. One left behind
+// says the run died while it may have been applied. action is a plan
+// action name: "create_course" (shortname, idnumber), "enrol",
+// "unsuspend", "suspend", "role_assign", "role_unassign", "unenrol".
+struct Intent {
+  long long id = 0;  // set by AddIntents / LoadIntents
+  std::string action;
+  MoodleId courseid = 0, userid = 0, roleid = 0;
+  std::string shortname, idnumber;         // create_course
+  std::string source_course, source_user;  // the row that asked for it
+  bool owns_enrolment = true;              // role_assign: the enrolment was not ours
+};
+
 class StateDb {
  public:
   // Creates `state_dir` (0700) and the database if missing; upgrades the
@@ -62,6 +76,13 @@ class StateDb {
   Status DeleteEnrolment(model::CourseUser key);
   Status RecordCreatedCourse(MoodleId courseid, const std::string& shortname, long long now);
   // Users the user sync manages (created or adopted), and why we suspended them.
+  // Pending changes (see Intent). AddIntents returns the new rows' ids in
+  // order; call these inside Begin/Commit so a batch's bookkeeping lands at
+  // once.
+  Result<std::vector<long long>> AddIntents(const std::vector<Intent>& intents);
+  Status DropIntents(const std::vector<long long>& ids);
+  Result<std::vector<Intent>> LoadIntents();  // oldest first; empty when none
+
   Status UpsertManagedUser(const model::ManagedUser& u);
   Status DeleteManagedUser(MoodleId userid);
 
@@ -79,6 +100,7 @@ class StateDb {
 
   Status Begin();
   Status Commit();
+  Status Rollback();
 
   // When each course's participants were last read from Moodle.
   Result<std::map<MoodleId, long long>> LastVerified();

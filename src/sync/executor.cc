@@ -93,21 +93,43 @@ class Executor {
       courses.push_back(std::move(c));
     }
     if (courses.empty()) return;
-    auto results = client_.CreateCourses(courses);
-    RecoverRetriedCreates(idx, &results);
-    Persist(db_.Begin());
-    for (std::size_t k = 0; k < idx.size(); ++k) {
+    std::vector<long long> intents = Intend(idx);
+    // Each batch's courses are recorded as its answer arrives. A
+    // "shortnametaken" (a retried create whose first attempt committed) is
+    // settled after RecoverRetriedCreates.
+    auto settle = [&](std::size_t k, const Result<model::MoodleId>& r, std::vector<long long>* drop) {
       auto& item = plan_.items[idx[k]];
-      if (results[k]) {
-        item.courseid = *results[k];
+      if (r) {
+        item.courseid = *r;
         ++result_.applied.courses_create;
         Persist(db_.RecordCreatedCourse(item.courseid, item.course_shortname, ctx_.now));
         owned_.created_courses.insert(item.courseid);
         Trace(plan::MoodleTraceLine(item));
       } else {
-        Failed(idx[k], results[k].error().message);
+        Failed(idx[k], r.error().message);
       }
-    }
+      if (k < intents.size() && (r || Answered(r.error()))) drop->push_back(intents[k]);
+    };
+    auto deferred = [](const Result<model::MoodleId>& r) {
+      return !r && r.error().moodle_errorcode == "shortnametaken";
+    };
+    auto results = client_.CreateCourses(
+        courses, {}, [&](std::span<const std::size_t> ks, std::span<const Result<model::MoodleId>> rs) {
+          std::vector<long long> drop;
+          Persist(db_.Begin());
+          for (std::size_t k : ks)
+            if (!deferred(rs[k])) settle(k, rs[k], &drop);
+          Persist(db_.DropIntents(drop));
+          Persist(db_.Commit());
+        });
+    std::vector<bool> was_deferred(results.size());
+    for (std::size_t k = 0; k < results.size(); ++k) was_deferred[k] = deferred(results[k]);
+    RecoverRetriedCreates(idx, &results);
+    std::vector<long long> drop;
+    Persist(db_.Begin());
+    for (std::size_t k = 0; k < idx.size(); ++k)
+      if (was_deferred[k]) settle(k, results[k], &drop);
+    Persist(db_.DropIntents(drop));
     Persist(db_.Commit());
     Progress(idx.size());
   }
@@ -208,6 +230,20 @@ class Executor {
     }
     if (idx.empty()) return;
 
+    std::vector<long long> intents = Intend(idx);
+    // Each batch is recorded as its answer arrives (one transaction with
+    // dropping its intents), so a crash loses nothing Moodle confirmed.
+    // "Message was not sent." is settled after VerifyMessageNotSent.
+    auto on_batch = [&](std::span<const std::size_t> ks, std::span<const Result<model::MoodleId>> rs) {
+      std::vector<long long> drop;
+      Persist(db_.Begin());
+      for (std::size_t k : ks) {
+        if (!rs[k] && rs[k].error().moodle_errorcode == moodle::kMessageNotSent) continue;
+        Settle(idx, intents, k, rs[k] ? Status(Ok()) : Status(Fail(rs[k].error())), &drop);
+      }
+      Persist(db_.DropIntents(drop));
+      Persist(db_.Commit());
+    };
     std::vector<Status> results;
     switch (action) {
       case Action::kEnrol:
@@ -218,39 +254,88 @@ class Executor {
           const auto& it = plan_.items[i];
           batch.push_back({it.courseid, it.userid, it.roleid, action == Action::kSuspend});
         }
-        results = client_.EnrolUsers(batch);
-        VerifyMessageNotSent(idx, &results);
+        results = client_.EnrolUsers(batch, {}, on_batch);
         break;
       }
       case Action::kRoleAssign:
       case Action::kRoleUnassign: {
         std::vector<moodle::RoleAssignment> batch;
         for (auto i : idx) batch.push_back({plan_.items[i].courseid, plan_.items[i].userid, plan_.items[i].roleid});
-        results = action == Action::kRoleAssign ? client_.AssignRoles(batch) : client_.UnassignRoles(batch);
+        results = action == Action::kRoleAssign ? client_.AssignRoles(batch, {}, on_batch)
+                                                : client_.UnassignRoles(batch, {}, on_batch);
         break;
       }
       case Action::kUnenrol: {
         std::vector<moodle::CourseUserRef> batch;
         for (auto i : idx) batch.push_back({plan_.items[i].courseid, plan_.items[i].userid});
-        results = client_.UnenrolUsers(batch);
+        results = client_.UnenrolUsers(batch, {}, on_batch);
         break;
       }
       case Action::kCreateCourse: return;
     }
-
+    std::vector<bool> not_sent_message(results.size());
+    for (std::size_t k = 0; k < results.size(); ++k)
+      not_sent_message[k] = !results[k] && results[k].error().moodle_errorcode == moodle::kMessageNotSent;
+    VerifyMessageNotSent(idx, &results);
+    std::vector<long long> drop;
     Persist(db_.Begin());
-    for (std::size_t k = 0; k < idx.size(); ++k) {
-      const auto& item = plan_.items[idx[k]];
-      if (!results[k]) {
-        Failed(idx[k], results[k].error().message);
-        failed_.insert({item.courseid, item.userid});
-        continue;
-      }
-      Record(item);
-      Trace(plan::MoodleTraceLine(item));
-    }
+    for (std::size_t k = 0; k < idx.size(); ++k)
+      if (not_sent_message[k]) Settle(idx, intents, k, results[k], &drop);
+    Persist(db_.DropIntents(drop));
     Persist(db_.Commit());
     Progress(idx.size());
+  }
+
+  // Records item idx[k]'s answer. Its intent is dropped when Moodle applied
+  // it or answered that it did not; after a timeout or a lost connection
+  // it stays, for the next run to reconcile.
+  void Settle(const std::vector<std::size_t>& idx, const std::vector<long long>& intents, std::size_t k,
+              const Status& r, std::vector<long long>* drop) {
+    const auto& item = plan_.items[idx[k]];
+    if (r) {
+      Record(item);
+      Trace(plan::MoodleTraceLine(item));
+    } else {
+      Failed(idx[k], r.error().message);
+      failed_.insert({item.courseid, item.userid});
+    }
+    if (k < intents.size() && (r || Answered(r.error()))) drop->push_back(intents[k]);
+  }
+
+  // Moodle's own answer that it did not apply the call (a web-service
+  // exception, all or nothing), or a refusal before sending.
+  static bool Answered(const Error& e) {
+    if (e.code == ErrorCode::kMoodle || e.code == ErrorCode::kAuth || e.code == ErrorCode::kInvalidArgument)
+      return e.moodle_errorcode != moodle::kMessageNotSent;
+    return false;
+  }
+
+  // Records the step's items as pending intents, in one transaction, before
+  // anything is sent. Returns their ids in idx order (empty if the state
+  // database failed: the run is then partial, see Persist).
+  std::vector<long long> Intend(const std::vector<std::size_t>& idx) {
+    std::vector<state::Intent> intents;
+    intents.reserve(idx.size());
+    for (std::size_t i : idx) {
+      const auto& item = plan_.items[i];
+      state::Intent in;
+      in.action = plan::ActionName(item.action);
+      in.courseid = item.courseid;
+      in.userid = item.userid;
+      in.roleid = item.roleid;
+      in.shortname = item.course_shortname;
+      in.idnumber = item.idnumber;
+      in.source_course = item.course_key;
+      in.source_user = item.user_key;
+      auto it = owned_.enrolments.find({item.courseid, item.userid});
+      in.owns_enrolment = item.action != Action::kRoleAssign || (it != owned_.enrolments.end() && it->second.owns_enrolment);
+      intents.push_back(std::move(in));
+    }
+    Persist(db_.Begin());
+    auto ids = db_.AddIntents(intents);
+    if (!ids) Persist(Fail(ids.error()));
+    Persist(db_.Commit());
+    return ids ? *ids : std::vector<long long>{};
   }
 
   // Moodle commits an enrolment and then fails to send the welcome message

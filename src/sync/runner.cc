@@ -13,6 +13,7 @@
 #include "sync/report.h"
 #include "sync/desired.h"
 #include "sync/mirror.h"
+#include "sync/reconcile.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
@@ -188,6 +189,21 @@ class Runner {
     auto owned = db_->LoadOwnership();
     if (!owned) return SetError(owned.error().message);
     owned_ = std::move(*owned);
+    // Changes the last run may have applied when it died (sync/reconcile.h).
+    if (opt_.apply) {
+      auto rec = ReconcileIntents(*db_, *client_, owned_, now);
+      if (!rec) return SetError(rec.error().message);
+      if (rec->pending > 0) {
+        Warn("the last run stopped with " + std::to_string(rec->pending) +
+             " change(s) in flight: read back from Moodle, " + std::to_string(rec->applied) +
+             " had been applied and are recorded as enrolsync's, " + std::to_string(rec->not_applied) +
+             " had not" + (rec->moot ? ", " + std::to_string(rec->moot) + " were in courses deleted since" : ""));
+      }
+    } else if (auto pending = db_->LoadIntents(); pending && !pending->empty()) {
+      Warn("the last run stopped with " + std::to_string(pending->size()) +
+           " change(s) in flight; the next sync reads them back from Moodle before it plans, so this plan may "
+           "list some of them again");
+    }
 
     // What enrolsync already knows of Moodle (sync/mirror.h): only the new,
     // the due and what the plan writes are read, unless the mirror is not

@@ -307,15 +307,15 @@ class UserSync {
       creates.push_back(std::move(nu));
     }
     if (!creates.empty()) {
-      auto r = client_.CreateUsers(creates);
-      Persist(db_.Begin());
-      for (std::size_t k = 0; k < idx.size(); ++k) {
+      // Recorded batch by batch as Moodle answers, so a crash loses at most
+      // the batches in flight.
+      auto handle = [&](std::size_t k, const Result<model::MoodleId>& rk) {
         auto& item = items[idx[k]];
-        if (!r[k]) {
-          out_.apply.failures.push_back(item.username + ": " + r[k].error().message);
-          continue;
+        if (!rk) {
+          out_.apply.failures.push_back(item.username + ": " + rk.error().message);
+          return;
         }
-        item.userid = *r[k];
+        item.userid = *rk;
         Mirror(item, false);
         // A disabled account is recorded as suspended by us before the
         // suspension is sent: should that call fail, the next run finds an
@@ -323,8 +323,12 @@ class UserSync {
         Manage(item.userid, item.username, true, item.reason);
         ++out_.apply.applied.create;
         Trace(item);
-      }
-      Persist(db_.Commit());
+      };
+      client_.CreateUsers(creates, {}, [&](std::span<const std::size_t> ks, std::span<const Result<model::MoodleId>> rs) {
+        Persist(db_.Begin());
+        for (std::size_t k : ks) handle(k, rs[k]);
+        Persist(db_.Commit());
+      });
     }
 
     // Updates, suspends and revives are all core_user_update_users; so is
@@ -350,19 +354,19 @@ class UserSync {
       updates.push_back(std::move(u));
     }
     if (!updates.empty()) {
-      auto r = client_.UpdateUsers(updates);
-      Persist(db_.Begin());
-      for (std::size_t k = 0; k < idx.size(); ++k) {
+      // Recorded batch by batch as Moodle answers, so a crash loses at most
+      // the batches in flight.
+      auto handle = [&](std::size_t k, const Result<model::MoodleId>& rk) {
         const auto& item = items[idx[k]];
-        if (!r[k]) {
+        if (!rk) {
           const bool after_create = item.action == plan::UserAction::kCreate;
           out_.apply.failures.push_back(item.username + (after_create ? " (suspending the new account)" : "") + ": " +
-                                        r[k].error().message);
-          continue;
+                                        rk.error().message);
+          return;
         }
         if (item.action == plan::UserAction::kCreate) {
           Mirror(item, true);  // the new account, now suspended
-          continue;            // counted and traced as created
+          return;            // counted and traced as created
         }
         if (opt_.mirror) {
           auto known = opt_.mirror->data().users.find(item.userid);
@@ -386,8 +390,12 @@ class UserSync {
           default: break;
         }
         Trace(item);
-      }
-      Persist(db_.Commit());
+      };
+      client_.UpdateUsers(updates, {}, [&](std::span<const std::size_t> ks, std::span<const Result<model::MoodleId>> rs) {
+        Persist(db_.Begin());
+        for (std::size_t k : ks) handle(k, rs[k]);
+        Persist(db_.Commit());
+      });
     }
 
     // Deletes.
@@ -399,21 +407,25 @@ class UserSync {
       deletes.push_back(items[i].userid);
     }
     if (!deletes.empty()) {
-      auto r = client_.DeleteUsers(deletes);
-      Persist(db_.Begin());
-      for (std::size_t k = 0; k < idx.size(); ++k) {
+      // Recorded batch by batch as Moodle answers, so a crash loses at most
+      // the batches in flight.
+      auto handle = [&](std::size_t k, const Result<model::MoodleId>& rk) {
         const auto& item = items[idx[k]];
-        if (!r[k]) {
-          out_.apply.failures.push_back(item.username + ": " + r[k].error().message);
-          continue;
+        if (!rk) {
+          out_.apply.failures.push_back(item.username + ": " + rk.error().message);
+          return;
         }
         owned_.users.erase(item.userid);
         Persist(db_.DeleteManagedUser(item.userid));
         if (opt_.mirror) opt_.mirror->Forget(item.userid);
         ++out_.apply.applied.remove;
         Trace(item);
-      }
-      Persist(db_.Commit());
+      };
+      client_.DeleteUsers(deletes, {}, [&](std::span<const std::size_t> ks, std::span<const Result<model::MoodleId>> rs) {
+        Persist(db_.Begin());
+        for (std::size_t k : ks) handle(k, rs[k]);
+        Persist(db_.Commit());
+      });
     }
   }
 
