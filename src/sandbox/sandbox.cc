@@ -183,7 +183,7 @@ struct Sandbox::Impl {
       return;
     }
     if (options.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options.latency_ms));
-    if (fault && fault->kind == Fault::kDelay) {
+    if (fault && fault->kind == Fault::kDelay && !fault->apply) {
       std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
     }
     if (fault && fault->kind == Fault::kException) {
@@ -195,6 +195,11 @@ struct Sandbox::Impl {
     long long units = 0;
     Json result = apply ? Call(token, function, tree, &clean, seconds ? &units : nullptr) : Json(nullptr);
     if (seconds) *seconds = CallSeconds(*cost, function, clean, result, units);
+    // Applied, and the answer held back: a client that dies now never
+    // learns that Moodle committed the call.
+    if (fault && fault->kind == Fault::kDelay && fault->apply) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
+    }
     if (fault && fault->kind == Fault::kHttp500) {
       res.status = 500;
       res.set_content("", "text/html; charset=utf-8");

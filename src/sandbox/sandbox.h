@@ -129,13 +129,13 @@ class Sandbox {
     enum Kind {
       kException,       // answer {"exception","errorcode","message"}; nothing applied
       kHttp500,         // HTTP 500, empty body; applied only when `apply`
-      kDelay,           // sleep delay_ms, then answer normally
+      kDelay,           // sleep delay_ms, then answer normally (with `apply`: apply first, then sleep)
       kMessageNotSent,  // apply the call, then answer "Message was not sent."
       kDropConnection,  // close the connection without a body; applied only when `apply`
     } kind = kException;
     std::string errorcode = "invalidparameter";  // for kException
     int delay_ms = 0;                            // for kDelay
-    bool apply = false;                          // for kHttp500 / kDropConnection
+    bool apply = false;                          // for kHttp500 / kDropConnection / kDelay
   };
   void InjectFault(Fault fault);
   void ClearFaults();

@@ -1,0 +1,273 @@
+// Crash consistency: `enrolsync sync` killed with SIGKILL in the middle of
+// each write step, at the worst moment: Moodle has committed a batch whose
+// answer never arrives (the sandbox applies the call, then holds the
+// answer). Before the kill, other batches of the step were answered.
+//
+// After each kill a rerun must reconcile what was in flight, finish the job
+// and leave an empty plan; then every enrolment, suspension and role
+// enrolsync made (before or after the kill) must be owned in the state
+// database exactly as Moodle holds it, every course it created recorded,
+// and a pupil taken off the feed, one the killed run had enrolled where
+// possible, must lose their enrolments (suspended, or unenrolled).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "school_site.h"
+#include "support/pg_server.h"
+#include "util/strings.h"
+
+namespace enrolsync::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kBin = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct KillPoint {
+  std::string name;
+  std::string function;   // the write call held and killed in
+  int skip = 1;           // batches of it answered first
+  std::string unenrol_action = "suspend";
+  // Brings the site to the state before the killed run (syncs, MIS edits).
+  std::function<void(class CrashTest&)> prepare;
+};
+
+class CrashTest : public ::testing::TestWithParam<KillPoint> {
+ public:
+  void SetUp() override {
+    SiteOptions o;
+    o.unenrol_action = GetParam().unenrol_action;
+    site_ = std::make_unique<SchoolSite>(o);
+    auto st = site_->Setup();
+    ASSERT_TRUE(st) << st.error().message;
+    // Small batches, so that each step takes several calls.
+    std::string text = Slurp(site_->config_path());
+    text.replace(text.find("max_input_vars = 5000"), 21, "max_input_vars = 5000\nmax_batch_rows = 20");
+    std::ofstream(site_->config_path()) << text;
+    cfg_ = "--config " + site_->config_path();
+  }
+
+  void Sync() {
+    auto r = RunEnrolsync("sync " + cfg_);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+  void Exec(const std::string& sql) { ASSERT_TRUE(site_->Exec(sql)); }
+  std::vector<std::vector<std::string>> Query(const std::string& sql) { return site_->Query(sql); }
+  // 45 pupils' set memberships out of the feed (kept in table `gone`).
+  void DropRows() {
+    Exec("CREATE TABLE gone AS SELECT * FROM TblTeachingManagerSetLists ORDER BY TblTeachingManagerSetListsID "
+         "LIMIT 45");
+    Exec("DELETE FROM TblTeachingManagerSetLists WHERE TblTeachingManagerSetListsID IN "
+         "(SELECT TblTeachingManagerSetListsID FROM gone)");
+  }
+  void RestoreRows() { Exec("INSERT INTO TblTeachingManagerSetLists SELECT * FROM gone"); }
+  // Four pupils become non-editing teachers (role 4) in all their sets.
+  void ChangeRoles() {
+    auto pupils = Query("SELECT DISTINCT txtSchoolID FROM TblTeachingManagerSetLists ORDER BY txtSchoolID LIMIT 4");
+    ASSERT_EQ(pupils.size(), 4u);
+    std::string list;
+    for (const auto& p : pupils) list += (list.empty() ? "'" : ",'") + p[0] + "'";
+    auto view = Query("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleEnrolData'");
+    ASSERT_EQ(view.size(), 1u);
+    std::string sql = view[0][0];
+    const std::string from = "SELECT s.\"txtSetCode\", p.\"txtEmailAddress\", 5";
+    auto pos = sql.find(from);
+    ASSERT_NE(pos, std::string::npos) << sql;
+    sql.replace(pos, from.size(), "SELECT s.\"txtSetCode\", p.\"txtEmailAddress\", CASE WHEN p.\"txtSchoolID\" IN (" +
+                                      list + ") THEN 4 ELSE 5 END");
+    Exec("DROP VIEW VwMoodleEnrolData; " + sql);
+  }
+
+  // Runs `enrolsync sync` and SIGKILLs it once the held call was applied.
+  // Returns the (course, user) pairs whose manual enrolment changed in
+  // between (the killed run's work).
+  std::set<std::pair<long long, long long>> KillMidStep(const KillPoint& k) {
+    std::map<std::pair<long long, long long>, int> before;
+    for (const auto& e : site_->moodle().Enrolments())
+      if (e.method == "manual") before[{e.courseid, e.userid}] = e.status;
+    const int base = site_->moodle().CallCounts()[k.function];
+    site_->moodle().InjectFault({k.function, k.skip, 1, sandbox::Sandbox::Fault::kDelay, "", 2000, true});
+    const std::string out_file = site_->dir() + "/killed.out";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0) ::_exit(126);
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      ::execl(kBin.c_str(), kBin.c_str(), "sync", "--config", site_->config_path().c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 1500 && site_->moodle().CallCounts()[k.function] < base + k.skip + 1; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int reached = site_->moodle().CallCounts()[k.function];
+    // The held call is applied within milliseconds of arriving.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_GE(reached, base + k.skip + 1) << "the run never reached the kill point:\n" << Slurp(out_file);
+    EXPECT_TRUE(WIFSIGNALED(status)) << "the run ended before the kill:\n" << Slurp(out_file);
+    site_->moodle().ClearFaults();
+    std::set<std::pair<long long, long long>> changed;
+    for (const auto& e : site_->moodle().Enrolments()) {
+      if (e.method != "manual") continue;
+      auto it = before.find({e.courseid, e.userid});
+      if (it == before.end() || it->second != e.status) changed.insert({e.courseid, e.userid});
+    }
+    return changed;
+  }
+
+  // Every course in Moodle was created by enrolsync and is recorded so;
+  // every manual enrolment and its roles are owned exactly as Moodle holds
+  // them; nothing owned is missing from Moodle.
+  void ExpectEverythingOwned(const std::string& when) {
+    const std::string db = site_->dir() + "/state/state.db";
+    auto created = testsupport::QuerySqlite(db, "SELECT courseid FROM created_course");
+    ASSERT_TRUE(created) << created.error().message;
+    std::set<long long> made;
+    for (const auto& r : *created) made.insert(std::stoll(r[0]));
+    for (const auto& c : site_->moodle().Courses())
+      EXPECT_TRUE(made.count(c.id)) << when << ": course " << c.shortname << " (" << c.id << ") lost its owner";
+    auto owned = testsupport::QuerySqlite(db, "SELECT courseid, userid, status FROM owned_enrolment "
+                                              "WHERE owns_enrolment = 1");
+    auto roles = testsupport::QuerySqlite(db, "SELECT courseid, userid, roleid FROM owned_role");
+    ASSERT_TRUE(owned && roles);
+    std::map<std::pair<long long, long long>, int> state;
+    std::map<std::pair<long long, long long>, std::set<long long>> state_roles, moodle_roles;
+    for (const auto& r : *owned) state[{std::stoll(r[0]), std::stoll(r[1])}] = std::stoi(r[2]);
+    for (const auto& r : *roles) state_roles[{std::stoll(r[0]), std::stoll(r[1])}].insert(std::stoll(r[2]));
+    for (const auto& a : site_->moodle().RoleAssignments())
+      if (a.component.empty()) moodle_roles[{a.courseid, a.userid}].insert(a.roleid);
+    int lost = 0, wrong = 0;
+    std::set<std::pair<long long, long long>> in_moodle;
+    for (const auto& e : site_->moodle().Enrolments()) {
+      if (e.method != "manual") continue;
+      std::pair<long long, long long> key{e.courseid, e.userid};
+      in_moodle.insert(key);
+      auto it = state.find(key);
+      if (it == state.end()) {
+        if (lost++ < 5) ADD_FAILURE() << when << ": enrolment of user " << e.userid << " in course " << e.courseid
+                                      << " is not owned";
+      } else if (it->second != e.status || state_roles[key] != moodle_roles[key]) {
+        if (wrong++ < 5) ADD_FAILURE() << when << ": user " << e.userid << " in course " << e.courseid
+                                       << ": state has status " << it->second << " and " << state_roles[key].size()
+                                       << " role(s), Moodle " << e.status << " and " << moodle_roles[key].size();
+      }
+    }
+    EXPECT_EQ(lost, 0) << when;
+    EXPECT_EQ(wrong, 0) << when;
+    for (const auto& [key, status] : state)
+      EXPECT_TRUE(in_moodle.count(key)) << when << ": owned enrolment of user " << key.second << " in course "
+                                        << key.first << " is not in Moodle";
+  }
+
+  // A pupil (one of the killed run's, if it enrolled any) leaves every set.
+  void ExpectALeaverLosesTheirEnrolments(const std::set<std::pair<long long, long long>>& killed_run) {
+    std::map<long long, std::string> email;
+    for (const auto& u : site_->moodle().Users()) email[u.id] = ToLower(u.email);
+    std::string pupil;
+    long long userid = 0;
+    auto pupil_of = [&](long long uid) -> std::string {
+      auto rows = Query("SELECT txtSchoolID FROM TblPupilManagementPupils WHERE lower(txtEmailAddress) = '" +
+                        email[uid] + "'");
+      return rows.empty() ? "" : rows[0][0];
+    };
+    for (const auto& [course, uid] : killed_run) {
+      pupil = pupil_of(uid);
+      if (!pupil.empty() && !Query("SELECT 1 FROM TblTeachingManagerSetLists WHERE txtSchoolID = '" + pupil + "'")
+                                 .empty()) {
+        userid = uid;
+        break;
+      }
+    }
+    if (userid == 0) {
+      pupil = Query("SELECT txtSchoolID FROM TblTeachingManagerSetLists ORDER BY TblTeachingManagerSetListsID "
+                    "DESC LIMIT 1")[0][0];
+      auto e = Query("SELECT lower(txtEmailAddress) FROM TblPupilManagementPupils WHERE txtSchoolID = '" + pupil +
+                     "'")[0][0];
+      for (const auto& [id, m] : email)
+        if (m == e) userid = id;
+    }
+    ASSERT_GT(userid, 0);
+    int had = 0;
+    for (const auto& e : site_->moodle().Enrolments())
+      if (e.method == "manual" && e.userid == userid && e.status == 0) ++had;
+    ASSERT_GT(had, 0) << "pupil " << pupil << " has no active enrolment to lose";
+    Exec("DELETE FROM TblTeachingManagerSetLists WHERE txtSchoolID = '" + pupil + "'");
+    auto r = RunEnrolsync("sync " + cfg_);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    int left = 0;
+    for (const auto& e : site_->moodle().Enrolments())
+      if (e.method == "manual" && e.userid == userid && e.status == 0) ++left;
+    EXPECT_EQ(left, 0) << "pupil " << pupil << " (user " << userid << ") kept " << left << " of " << had
+                       << " enrolments after leaving every set";
+  }
+
+  std::unique_ptr<SchoolSite> site_;
+  std::string cfg_;
+};
+
+TEST_P(CrashTest, AKillMidStepLosesNoOwnerAndTheRerunFinishesTheJob) {
+  const KillPoint& k = GetParam();
+  if (k.prepare) {
+    ASSERT_NO_FATAL_FAILURE(k.prepare(*this));
+  }
+  auto killed_run = KillMidStep(k);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  ASSERT_FALSE(killed_run.empty() && k.function == "enrol_manual_enrol_users") << "the killed run changed nothing";
+
+  auto r = RunEnrolsync("sync " + cfg_);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("in flight")) << "the rerun did not reconcile the killed run's pending changes";
+  EXPECT_EQ(RunEnrolsync("plan --detailed-exitcode " + cfg_).exit_code, 0) << "the rerun left work undone";
+  ASSERT_NO_FATAL_FAILURE(ExpectEverythingOwned("after the rerun"));
+  ASSERT_NO_FATAL_FAILURE(ExpectALeaverLosesTheirEnrolments(killed_run));
+  ExpectEverythingOwned("after the leaver");
+}
+
+std::vector<KillPoint> Points() {
+  auto synced = [](auto then) {
+    return [then](CrashTest& t) {
+      ASSERT_NO_FATAL_FAILURE(t.Sync());
+      then(t);
+    };
+  };
+  return {
+      {"CourseCreate", "core_course_create_courses", 2, "suspend", nullptr},
+      {"Enrol", "enrol_manual_enrol_users", 3, "suspend", nullptr},
+      {"Suspend", "enrol_manual_enrol_users", 1, "suspend", synced([](CrashTest& t) { t.DropRows(); })},
+      {"Reactivate", "enrol_manual_enrol_users", 1, "suspend", synced([](CrashTest& t) {
+         t.DropRows();
+         ASSERT_NO_FATAL_FAILURE(t.Sync());
+         t.RestoreRows();
+       })},
+      {"RoleAssign", "core_role_assign_roles", 1, "suspend", synced([](CrashTest& t) { t.ChangeRoles(); })},
+      {"RoleUnassign", "core_role_unassign_roles", 1, "suspend", synced([](CrashTest& t) { t.ChangeRoles(); })},
+      {"Unenrol", "enrol_manual_unenrol_users", 1, "unenrol", synced([](CrashTest& t) { t.DropRows(); })},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryWriteStep, CrashTest, ::testing::ValuesIn(Points()),
+                         [](const ::testing::TestParamInfo<KillPoint>& i) { return i.param.name; });
+
+}  // namespace
+}  // namespace enrolsync::testing
