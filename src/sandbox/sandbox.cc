@@ -401,6 +401,8 @@ int Sandbox::WelcomeMessagesSent() {
       "SELECT COUNT(*) FROM notifications WHERE eventtype = 'enrolcoursewelcomemessage'"));
 }
 
+void Sandbox::SetFixedTime(long long t) { SiteStore::SetFixedNow(t); }
+
 int Sandbox::PeakConcurrentCalls() {
   std::lock_guard<std::mutex> lock(impl_->worker_mu);
   return impl_->peak_busy;

@@ -117,6 +117,10 @@ class Sandbox {
   Status SeedProbeState(const std::string& state_json);
   // The whole site in the probes' table format, as JSON text.
   Result<std::string> ProbeState();
+  // Stops the site's clock at unix time `t` (0: the real clock), for every
+  // sandbox in the process: a recorded state is replayed at the time it was
+  // recorded, so that an enrolment starting "next week" then still does.
+  static void SetFixedTime(long long t);
   // enrol_meta's scheduled "Meta enrolment sync task": re-derives every meta
   // instance from its child course.
   Status RunMetaSyncTask();

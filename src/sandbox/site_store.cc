@@ -1,5 +1,7 @@
 #include "sandbox/site_store.h"
 
+#include <atomic>
+
 #include <ctime>
 #include <functional>
 #include <map>
@@ -120,7 +122,16 @@ SiteStore::SiteStore(const std::string& db_path) : db_(db_path) {
   }
 }
 
-long long SiteStore::Now() { return static_cast<long long>(std::time(nullptr)); }
+namespace {
+std::atomic<long long> fixed_now{0};
+}  // namespace
+
+long long SiteStore::Now() {
+  long long t = fixed_now.load();
+  return t ? t : static_cast<long long>(std::time(nullptr));
+}
+
+void SiteStore::SetFixedNow(long long t) { fixed_now.store(t); }
 
 void SiteStore::CreateSchema() { db_.Exec(kSchema); }
 
