@@ -15,7 +15,9 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -268,6 +270,53 @@ std::vector<KillPoint> Points() {
 
 INSTANTIATE_TEST_SUITE_P(EveryWriteStep, CrashTest, ::testing::ValuesIn(Points()),
                          [](const ::testing::TestParamInfo<KillPoint>& i) { return i.param.name; });
+
+// A state.db emptied (disk full, a stray `>`) after earlier runs: sync
+// refuses, names the copy to restore and sends nothing; restored, the next
+// run carries on and a leaver is suspended. It used to start again as a
+// fresh install, owning nothing, and never suspend anyone.
+TEST(StateLossTest, AnEmptiedLedgerIsRefusedAndTheNewestCopyRestoresIt) {
+  SchoolSite site;
+  auto st = site.Setup();
+  ASSERT_TRUE(st) << st.error().message;
+  const std::string cfg = "--config " + site.config_path();
+  auto r = RunEnrolsync("sync " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = RunEnrolsync("sync " + cfg);  // the copy this run takes holds the first run's ownership
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string state = site.dir() + "/state";
+  std::filesystem::resize_file(state + "/state.db", 0);
+  std::filesystem::remove(state + "/state.db-wal");
+  std::filesystem::remove(state + "/state.db-shm");
+  site.moodle().ResetCallCounts();
+  r = RunEnrolsync("sync " + cfg);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("is empty, but earlier runs left")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("cp " + state + "/backups/state-")) << r.out;
+  EXPECT_TRUE(site.moodle().CallCounts().empty()) << "nothing may be sent without the ledger";
+  std::string newest;
+  for (const auto& e : std::filesystem::directory_iterator(state + "/backups"))
+    newest = std::max(newest, e.path().string());
+  ASSERT_FALSE(newest.empty());
+  std::filesystem::copy_file(newest, state + "/state.db", std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EQ(RunEnrolsync("plan --detailed-exitcode " + cfg).exit_code, 0);
+  // A pupil leaves every set: their enrolments are still enrolsync's.
+  auto pupil = site.Query("SELECT l.txtSchoolID, lower(p.txtEmailAddress) FROM TblTeachingManagerSetLists l "
+                          "JOIN TblPupilManagementPupils p ON p.txtSchoolID = l.txtSchoolID LIMIT 1");
+  ASSERT_EQ(pupil.size(), 1u);
+  ASSERT_TRUE(site.Exec("DELETE FROM TblTeachingManagerSetLists WHERE txtSchoolID = '" + pupil[0][0] + "'"));
+  r = RunEnrolsync("sync " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  long long userid = 0;
+  for (const auto& u : site.moodle().Users())
+    if (ToLower(u.email) == pupil[0][1]) userid = u.id;
+  ASSERT_GT(userid, 0);
+  int active = 0, suspended = 0;
+  for (const auto& e : site.moodle().Enrolments())
+    if (e.method == "manual" && e.userid == userid) ++(e.status == 0 ? active : suspended);
+  EXPECT_EQ(active, 0);
+  EXPECT_GT(suspended, 0);
+}
 
 }  // namespace
 }  // namespace enrolsync::testing

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -171,9 +172,39 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& state_dir) {
   fs::create_directories(state_dir, ec);
   if (ec) return Fail(ErrorCode::kIo, "cannot create state_dir '" + state_dir + "': " + ec.message());
   fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  const fs::path db_path = fs::path(state_dir) / "state.db";
+  // A missing or empty state.db where earlier runs left reports or copies
+  // is a lost ledger, not a first run: refuse rather than start owning
+  // nothing (no leaver would ever be suspended again).
+  if (!fs::exists(db_path, ec) || fs::file_size(db_path, ec) == 0) {
+    std::string evidence;
+    std::string newest;
+    for (const char* sub : {"reports", "backups"}) {
+      fs::path d = fs::path(state_dir) / sub;
+      if (!fs::is_directory(d, ec)) continue;
+      int n = 0;
+      for (const auto& e : fs::directory_iterator(d, ec)) {
+        ++n;
+        if (std::string(sub) == "backups" && e.path().string() > newest) newest = e.path().string();
+      }
+      if (n > 0) evidence += (evidence.empty() ? "" : " and ") + std::to_string(n) + " file(s) in " + d.string();
+    }
+    if (!evidence.empty()) {
+      return Fail(ErrorCode::kIo,
+                  "the state database " + db_path.string() + " is " +
+                      (fs::exists(db_path, ec) ? "empty" : "missing") + ", but earlier runs left " + evidence +
+                      ". Without it enrolsync would own nothing and never suspend a leaver. " +
+                      (newest.empty() ? std::string("Restore state.db from your backups")
+                                      : "Restore the newest copy: cp " + newest + " " + db_path.string()) +
+                      " (the copy is taken at the start of each sync; changes since are read back from Moodle "
+                      "as drift). If this really is a fresh start, remove " +
+                      (fs::path(state_dir) / "reports").string() + " and " +
+                      (fs::path(state_dir) / "backups").string() + " first.");
+    }
+  }
   std::unique_ptr<StateDb> s(new StateDb());
   s->impl_ = std::make_unique<Impl>();
-  s->path_ = (fs::path(state_dir) / "state.db").string();
+  s->path_ = db_path.string();
   s->impl_->path = s->path_;
   if (sqlite3_open_v2(s->path_.c_str(), &s->impl_->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
@@ -466,6 +497,24 @@ Status StateDb::SetMirrorMeta(const std::string& key, long long value) {
 Status StateDb::Begin() { return impl_->Exec("BEGIN IMMEDIATE"); }
 Status StateDb::Commit() { return impl_->Exec("COMMIT"); }
 Status StateDb::Rollback() { return impl_->Exec("ROLLBACK"); }
+
+Result<std::string> StateDb::Backup(const std::string& stamp, int keep) {
+  std::error_code ec;
+  const fs::path dir = fs::path(path_).parent_path() / "backups";
+  fs::create_directories(dir, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message());
+  const std::string target = (dir / ("state-" + stamp + ".db")).string();
+  fs::remove(target, ec);
+  Stmt s(impl_->db, "VACUUM INTO ?1");
+  s.Bind(1, target);
+  if (auto st = impl_->Run(s, "copying the state database to " + target); !st) return Fail(st.error());
+  std::vector<std::string> copies;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind("state-", 0) == 0) copies.push_back(e.path().string());
+  std::sort(copies.begin(), copies.end());
+  for (std::size_t i = 0; i + static_cast<std::size_t>(std::max(1, keep)) < copies.size(); ++i) fs::remove(copies[i], ec);
+  return target;
+}
 
 Result<std::map<MoodleId, long long>> StateDb::LastVerified() {
   std::map<MoodleId, long long> out;

@@ -64,7 +64,9 @@ struct Intent {
 class StateDb {
  public:
   // Creates `state_dir` (0700) and the database if missing; upgrades the
-  // schema. kIo names the path on failure.
+  // schema. kIo names the path on failure. A missing or empty state.db in a
+  // state_dir where earlier runs left reports/ or backups/ is refused (kIo,
+  // saying how to restore): it is a lost ledger, not a first run.
   static Result<std::unique_ptr<StateDb>> Open(const std::string& state_dir);
   ~StateDb();
 
@@ -101,6 +103,10 @@ class StateDb {
   Status Begin();
   Status Commit();
   Status Rollback();
+  // Copies the database to <state_dir>/backups/state-<stamp>.db (a
+  // consistent snapshot, VACUUM INTO) and keeps the `keep` newest copies
+  // (stamps sort by time). Returns the copy's path.
+  Result<std::string> Backup(const std::string& stamp, int keep);
 
   // When each course's participants were last read from Moodle.
   Result<std::map<MoodleId, long long>> LastVerified();

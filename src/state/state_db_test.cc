@@ -1,6 +1,7 @@
 #include "state/state_db.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,89 @@ TEST_F(StateDbTest, OwnershipSurvivesReopening) {
   EXPECT_EQ(e.source_course, "7/Ma2");
   EXPECT_FALSE(o->enrolments.at({11, 20}).owns_enrolment);
   EXPECT_EQ(o->created_courses, (std::set<model::MoodleId>{10}));
+}
+
+TEST_F(StateDbTest, PendingIntentsSurviveReopeningUntilDropped) {
+  std::vector<long long> ids;
+  {
+    auto db = StateDb::Open(dir_.string());
+    ASSERT_TRUE(db);
+    Intent a;
+    a.action = "enrol";
+    a.courseid = 10;
+    a.userid = 20;
+    a.roleid = 5;
+    a.source_course = "7/Ma2";
+    a.source_user = "a@school.test";
+    Intent b = a;
+    b.action = "role_assign";
+    b.owns_enrolment = false;
+    ASSERT_TRUE((*db)->Begin());
+    auto r = (*db)->AddIntents({a, b});
+    ASSERT_TRUE((*db)->Commit());
+    ASSERT_TRUE(r);
+    ids = *r;
+  }
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db);
+  auto in = (*db)->LoadIntents();
+  ASSERT_TRUE(in);
+  ASSERT_EQ(in->size(), 2u);
+  EXPECT_EQ((*in)[0].id, ids[0]);
+  EXPECT_EQ((*in)[0].action, "enrol");
+  EXPECT_EQ((*in)[0].source_user, "a@school.test");
+  EXPECT_TRUE((*in)[0].owns_enrolment);
+  EXPECT_FALSE((*in)[1].owns_enrolment);
+  ASSERT_TRUE((*db)->DropIntents({ids[0]}));
+  in = (*db)->LoadIntents();
+  ASSERT_TRUE(in);
+  ASSERT_EQ(in->size(), 1u);
+  EXPECT_EQ((*in)[0].action, "role_assign");
+}
+
+TEST_F(StateDbTest, AnEmptyOrMissingLedgerAfterEarlierRunsIsRefusedWithHowToRestore) {
+  {
+    auto db = StateDb::Open(dir_.string());
+    ASSERT_TRUE(db);
+    ASSERT_TRUE((*db)->RecordCreatedCourse(10, "Maths - 7/Ma2", 1000));
+    for (const char* stamp : {"20261201T020000Z", "20261202T020000Z", "20261203T020000Z", "20261204T020000Z"})
+      ASSERT_TRUE((*db)->Backup(stamp, 3));
+  }
+  // Three copies are kept, the oldest dropped.
+  EXPECT_FALSE(fs::exists(dir_ / "backups" / "state-20261201T020000Z.db"));
+  EXPECT_TRUE(fs::exists(dir_ / "backups" / "state-20261204T020000Z.db"));
+  // A 0-byte state.db (disk full, a stray `>`).
+  fs::resize_file(dir_ / "state.db", 0);
+  fs::remove(dir_ / "state.db-wal");
+  fs::remove(dir_ / "state.db-shm");
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_FALSE(db);
+  EXPECT_NE(db.error().message.find("is empty"), std::string::npos) << db.error().message;
+  EXPECT_NE(db.error().message.find("cp " + (dir_ / "backups" / "state-20261204T020000Z.db").string()),
+            std::string::npos)
+      << db.error().message;
+  // Deleted altogether.
+  fs::remove(dir_ / "state.db");
+  db = StateDb::Open(dir_.string());
+  ASSERT_FALSE(db);
+  EXPECT_NE(db.error().message.find("is missing"), std::string::npos) << db.error().message;
+  // The copy restores what was owned.
+  fs::copy_file(dir_ / "backups" / "state-20261204T020000Z.db", dir_ / "state.db");
+  db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db) << db.error().message;
+  auto o = (*db)->LoadOwnership();
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->created_courses, (std::set<model::MoodleId>{10}));
+}
+
+TEST_F(StateDbTest, AnEmptyLedgerWithNoEarlierRunIsAFirstRun) {
+  fs::create_directories(dir_);
+  { std::ofstream(dir_ / "state.db"); }  // 0 bytes, nothing else in state_dir
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db) << db.error().message;
+  auto o = (*db)->LoadOwnership();
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->enrolments.empty());
 }
 
 TEST_F(StateDbTest, ManagedUsersRememberWhyWeSuspendedThem) {

@@ -58,6 +58,17 @@ class Runner {
       return Error(db.error().message);
     }
     db_ = std::move(*db);
+    // A copy of the ledger as it was before this run writes anything (the
+    // three newest are kept): what a lost or damaged state.db is restored
+    // from.
+    if (opt_.apply) {
+      char stamp[32];
+      std::tm tm{};
+      std::time_t t = static_cast<std::time_t>(now);
+      gmtime_r(&t, &tm);
+      std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+      if (auto copy = db_->Backup(stamp, 3); !copy) Warn("could not copy the state database: " + copy.error().message);
+    }
     auto run_id = db_->BeginRun(opt_.trigger, command, now);
     if (run_id) report_.run_id = *run_id;
     SetRunId(run_id ? "r" + std::to_string(*run_id) : "");
