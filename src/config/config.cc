@@ -269,6 +269,16 @@ Status LoadCourses(const Section& s, const Section& defaults, CoursesConfig* c, 
                                               plan::LocalCategoryField::kId));
   TRY_ASSIGN(v, s.StringOrInt("default_category"));
   c->default_category = v.value_or("1");
+  if (c->category_field == plan::LocalCategoryField::kId) {
+    long long id = 0;
+    if (!ParseInt64(c->default_category, &id) || id < 1) {
+      const toml::node* n = s.Node("default_category");
+      return Fail(ErrorCode::kConfig, (n ? s.Where(*n) : s.file() + ": ") +
+                                          "[courses] default_category must be a Moodle category id (a number "
+                                          "such as 2) when category_field = \"id\", not '" + c->default_category +
+                                          "'; to name it by idnumber set category_field = \"idnumber\"");
+    }
+  }
   policy->category_field = c->category_field;
   policy->default_category = c->default_category;
 
@@ -372,7 +382,8 @@ Status LoadSafety(const Section& s, plan::Policy* policy) {
   TRY(s.CheckKeys({"max_removals"}));
   const toml::node* n = s.Node("max_removals");
   if (!n) return Ok();
-  if (auto i = n->value<int64_t>()) {
+  // toml++'s value<int64_t>() would read `true` as 1.
+  if (auto i = n->is_integer() ? n->value<int64_t>() : std::nullopt) {
     if (*i < 0) return Fail(ErrorCode::kConfig, s.Where(*n) + "[safety] max_removals must not be negative");
     policy->max_removals = *i;
     policy->max_removals_percent = -1;
@@ -384,6 +395,10 @@ Status LoadSafety(const Section& s, plan::Policy* policy) {
     if (pct) t.pop_back();
     char* end = nullptr;
     double d = std::strtod(t.c_str(), &end);
+    if (pct && !t.empty() && end && *end == '\0' && d > 100)
+      return Fail(ErrorCode::kConfig, s.Where(*n) + "[safety] max_removals \"" + Trim(*str) +
+                                          "\" is over 100%: a percentage of the managed enrolments is at most "
+                                          "\"100%\" (no limit); or give a count (50)");
     if (!t.empty() && end && *end == '\0' && d >= 0 && (!pct || d <= 100)) {
       if (pct) {
         policy->max_removals_percent = d;
@@ -630,6 +645,12 @@ const toml::table* Sub(const toml::table& t, const char* key) { return t[key].as
 }  // namespace
 
 Result<Config> LoadConfig(const std::string& path, const EnvLookup& env) {
+  {
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+      return Fail(ErrorCode::kConfig, path + ": is a directory; --config takes the config file (e.g. " +
+                                          (fs::path(path) / "enrolsync.toml").string() + ")");
+  }
   toml::table root;
   try {
     root = toml::parse_file(path);

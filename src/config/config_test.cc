@@ -207,6 +207,38 @@ TEST_F(ConfigTest, TokenIsRegisteredAsSecret) {
   EXPECT_EQ(Redact("call failed with wstoken=s3cr3t-token-value"), "call failed with wstoken=[REDACTED]");
 }
 
+// Findings of the hostile-world run (issue 8): each was accepted or
+// misreported; each is now a config error naming the file and line.
+TEST_F(ConfigTest, MaxRemovalsTrueIsNotOne) {
+  auto cfg = Load(Replace(kIssueExample, "max_removals = \"10%\"", "max_removals = true"));
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().code, ErrorCode::kConfig);
+  EXPECT_THAT(cfg.error().message, HasSubstr("max_removals must be a count (50) or a percentage"));
+  EXPECT_THAT(cfg.error().message, HasSubstr("enrolsync.toml:"));
+}
+
+TEST_F(ConfigTest, AMaxRemovalsPercentageOverAHundredSaysSo) {
+  auto cfg = Load(Replace(kIssueExample, "max_removals = \"10%\"", "max_removals = \"150%\""));
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("\"150%\" is over 100%"));
+  EXPECT_THAT(cfg.error().message, HasSubstr("enrolsync.toml:"));
+}
+
+TEST_F(ConfigTest, ANonNumericDefaultCategoryIdIsRefused) {
+  auto cfg = Load(Replace(kIssueExample, "default_category = 2", "default_category = \"two\""));
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("default_category must be a Moodle category id"));
+  EXPECT_THAT(cfg.error().message, HasSubstr("'two'"));
+  EXPECT_THAT(cfg.error().message, HasSubstr("enrolsync.toml:"));
+}
+
+TEST_F(ConfigTest, ADirectoryGivenAsTheConfigIsNamedAsOne) {
+  auto cfg = LoadConfig(dir_.string());
+  ASSERT_FALSE(cfg);
+  EXPECT_EQ(cfg.error().code, ErrorCode::kConfig);
+  EXPECT_THAT(cfg.error().message, HasSubstr("is a directory"));
+}
+
 TEST_F(ConfigTest, SyntaxErrorNamesFileAndLine) {
   auto cfg = Load("state_dir = \"x\"\n[moodle\nurl = 1\n");
   ASSERT_FALSE(cfg);
