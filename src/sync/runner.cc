@@ -208,8 +208,10 @@ class Runner {
         Warn("the last run stopped with " + std::to_string(rec->pending) +
              " change(s) in flight: read back from Moodle, " + std::to_string(rec->applied) +
              " had been applied and are recorded as enrolsync's, " + std::to_string(rec->not_applied) +
-             " had not" + (rec->moot ? ", " + std::to_string(rec->moot) + " were in courses deleted since" : ""));
+             " not yet (looked at again with this run's reads)" +
+             (rec->moot ? ", " + std::to_string(rec->moot) + " were in courses deleted since" : ""));
       }
+      unsettled_ = std::move(rec->unsettled);
     } else if (auto pending = db_->LoadIntents(); pending && !pending->empty()) {
       Warn("the last run stopped with " + std::to_string(pending->size()) +
            " change(s) in flight; the next sync reads them back from Moodle before it plans, so this plan may "
@@ -313,9 +315,13 @@ class Runner {
     plan::Plan first = plan::BuildPlan(*desired, snap, owned_, policy);
     double planning = Since(tp);
     std::vector<model::MoodleId> verify = full_courses_ ? ChooseVerification(&first, now) : rotation_;
-    if (!full_courses_) {
+    {
       std::set<model::MoodleId> v(verify.begin(), verify.end());
-      v.insert(first.touched_courses.begin(), first.touched_courses.end());
+      if (!full_courses_) v.insert(first.touched_courses.begin(), first.touched_courses.end());
+      std::set<model::MoodleId> exists;
+      for (const auto& c : snap.courses) exists.insert(c.id);
+      for (const auto& i : unsettled_)
+        if (i.courseid > 0 && exists.count(i.courseid)) v.insert(i.courseid);
       verify.assign(v.begin(), v.end());
     }
     if (!verify.empty()) {
@@ -345,6 +351,16 @@ class Runner {
       }
       report_.courses_verified = static_cast<int>(ok.size());
       if (opt_.apply) (void)db_->MarkVerified(ok, now);
+    }
+    if (!unsettled_.empty()) {
+      // The dead run's last batches may have finished inside Moodle after the
+      // first read (sync/reconcile.h): this read is the one the plan uses.
+      auto late = SettleUnsettled(*db_, unsettled_, snap.courses, snap.verified, owned_, now);
+      if (!late) return SetError(late.error().message);
+      if (*late > 0)
+        Warn(std::to_string(*late) + " of the change(s) in flight were applied by Moodle after the last run died "
+             "(its last batch finished without it): recorded as enrolsync's");
+      unsettled_.clear();
     }
     report_.timings.moodle_read += Since(t1) - planning;
     tp = Clock::now();
@@ -558,6 +574,8 @@ class Runner {
   bool full_courses_ = true;
   std::vector<model::MoodleId> rotation_;  // courses verified this run, before the plan adds its own
   model::Ownership owned_;
+  // Intents of the last, dead run not yet seen applied (sync/reconcile.h).
+  std::vector<state::Intent> unsettled_;
   RunReport report_;
   bool users_incomplete_ = false;
   std::function<void(const std::string&)> trace_;

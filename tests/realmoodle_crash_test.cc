@@ -1,0 +1,90 @@
+// `enrolsync sync` killed with SIGKILL halfway through enrolling the
+// sample-size school into a real Moodle 5.1: the rerun must read back what
+// was in flight, finish the job, and own every enrolment Moodle holds (the
+// crash_test kill points, on the real thing; there the kill lands wherever
+// Moodle happens to be, usually inside a batch).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <tuple>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "real_school.h"
+#include "support/pg_server.h"
+
+namespace enrolsync::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RealMoodleCrash, AKillMidEnrolLosesNoOwnerAndTheRerunFinishesTheJob) {
+  RealSchoolOptions o;
+  o.size = {120, 24};
+  o.moodle_extra = "max_batch_rows = 100\n";  // about a second a batch
+  std::unique_ptr<RealSchool> site;
+  ENROLSYNC_START_REAL_SCHOOL(site, o);
+  const std::string bin = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync";
+  const std::string dir = std::filesystem::path(site->config_path()).parent_path().string();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open((dir + "/killed.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) ::_exit(126);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execl(bin.c_str(), bin.c_str(), "sync", "--config", site->config_path().c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto count = [&]() -> long long {
+    auto r = site->moodle().Query("SELECT COUNT(*) FROM mdl_user_enrolments");
+    return r && !r->empty() ? std::stoll((*r)[0][0]) : -1;
+  };
+  long long at_kill = 0;
+  for (int i = 0; i < 1200 && (at_kill = count()) < 400; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before the kill";
+  ASSERT_GE(at_kill, 400);
+  std::printf("[realmoodle] killed with %lld enrolments made\n", at_kill);
+
+  auto r = site->Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  std::string warnings;
+  for (const auto& w : r.warnings) warnings += w + "\n";
+  EXPECT_THAT(warnings, HasSubstr("in flight"));
+  auto again = site->Sync();
+  ASSERT_EQ(again.exit_code, 0) << again.error;
+  EXPECT_EQ(again.write_calls, 0) << "the rerun left work undone";
+
+  // Every manual enrolment in Moodle is owned, with Moodle's status.
+  auto owned = testsupport::QuerySqlite(dir + "/state/state.db",
+                                        "SELECT courseid, userid, status FROM owned_enrolment WHERE owns_enrolment = 1");
+  ASSERT_TRUE(owned) << owned.error().message;
+  std::set<std::tuple<std::string, std::string, std::string>> state;
+  for (const auto& row : *owned) state.insert({row[0], row[1], row[2]});
+  auto moodle = site->moodle().Query(
+      "SELECT e.courseid, ue.userid, ue.status FROM mdl_user_enrolments ue JOIN mdl_enrol e ON e.id = ue.enrolid "
+      "WHERE e.enrol = 'manual'");
+  ASSERT_TRUE(moodle) << moodle.error().message;
+  ASSERT_GT(moodle->size(), 1000u);
+  int lost = 0;
+  for (const auto& row : *moodle)
+    if (!state.count({row[0], row[1], row[2]}) && lost++ < 5)
+      ADD_FAILURE() << "enrolment of user " << row[1] << " in course " << row[0] << " is not owned";
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(state.size(), moodle->size());
+}
+
+}  // namespace
+}  // namespace enrolsync::testing
