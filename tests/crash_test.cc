@@ -318,5 +318,85 @@ TEST(StateLossTest, AnEmptiedLedgerIsRefusedAndTheNewestCopyRestoresIt) {
   EXPECT_GT(suspended, 0);
 }
 
+// The same loss with no copy to restore (state_dir wiped but for its
+// reports): sync refuses and names `enrolsync adopt`; adopt shows what it can
+// rebuild from Moodle and sends nothing, and a plain adopt leaves the refusal
+// in place; adopt --apply records exactly the enrolments, roles and courses
+// the lost ledger held, after which a sync has nothing to do and a leaver is
+// suspended.
+TEST(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
+  SchoolSite site;
+  auto st = site.Setup();
+  ASSERT_TRUE(st) << st.error().message;
+  const std::string cfg = "--config " + site.config_path();
+  auto r = RunEnrolsync("sync " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string state = site.dir() + "/state";
+  const std::string db = state + "/state.db";
+  auto rows = [&](const std::string& sql) {
+    std::set<std::vector<std::string>> out;
+    auto q = testsupport::QuerySqlite(db, sql);
+    EXPECT_TRUE(q) << q.error().message;
+    if (q) out.insert(q->begin(), q->end());
+    return out;
+  };
+  const std::string kEnrolments = "SELECT courseid, userid, status, owns_enrolment FROM owned_enrolment";
+  const std::string kRoles = "SELECT courseid, userid, roleid FROM owned_role";
+  const std::string kCourses = "SELECT courseid FROM created_course";
+  const auto enrolments = rows(kEnrolments), roles = rows(kRoles), courses = rows(kCourses);
+  ASSERT_GT(enrolments.size(), 100u);
+  ASSERT_GT(courses.size(), 5u);
+  std::filesystem::resize_file(db, 0);
+  std::filesystem::remove(db + "-wal");
+  std::filesystem::remove(db + "-shm");
+  std::filesystem::remove_all(state + "/backups");
+
+  r = RunEnrolsync("sync " + cfg);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("enrolsync adopt")) << r.out;
+
+  site.moodle().ResetCallCounts();
+  r = RunEnrolsync("adopt --detailed-exitcode " + cfg);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("+ own enrolment ")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("+ own course ")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("Adopt: " + std::to_string(courses.size()) + " course(s), " +
+                               std::to_string(enrolments.size()) + " enrolment(s) to record"))
+      << r.out;
+  for (const auto& [fn, n] : site.moodle().CallCounts())
+    EXPECT_TRUE(fn.find("get") != std::string::npos) << "adopt sent " << fn;
+  EXPECT_EQ(std::filesystem::file_size(db), 0u) << "a plain adopt must not defuse the refusal";
+  EXPECT_EQ(RunEnrolsync("sync " + cfg).exit_code, 1);
+
+  r = RunEnrolsync("adopt --apply " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("Adopted: ")) << r.out;
+  for (const auto& [fn, n] : site.moodle().CallCounts())
+    EXPECT_TRUE(fn.find("get") != std::string::npos) << "adopt --apply sent " << fn;
+  EXPECT_EQ(rows(kEnrolments), enrolments);
+  EXPECT_EQ(rows(kRoles), roles);
+  EXPECT_EQ(rows(kCourses), courses);
+  r = RunEnrolsync("adopt --detailed-exitcode " + cfg);
+  EXPECT_EQ(r.exit_code, 0) << "a second adopt finds nothing left to record:\n" << r.out;
+
+  r = RunEnrolsync("plan --detailed-exitcode " + cfg);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  auto pupil = site.Query("SELECT l.txtSchoolID, lower(p.txtEmailAddress) FROM TblTeachingManagerSetLists l "
+                          "JOIN TblPupilManagementPupils p ON p.txtSchoolID = l.txtSchoolID LIMIT 1");
+  ASSERT_EQ(pupil.size(), 1u);
+  ASSERT_TRUE(site.Exec("DELETE FROM TblTeachingManagerSetLists WHERE txtSchoolID = '" + pupil[0][0] + "'"));
+  r = RunEnrolsync("sync " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  long long userid = 0;
+  for (const auto& u : site.moodle().Users())
+    if (ToLower(u.email) == pupil[0][1]) userid = u.id;
+  ASSERT_GT(userid, 0);
+  int active = 0, suspended = 0;
+  for (const auto& e : site.moodle().Enrolments())
+    if (e.method == "manual" && e.userid == userid) ++(e.status == 0 ? active : suspended);
+  EXPECT_EQ(active, 0);
+  EXPECT_GT(suspended, 0);
+}
+
 }  // namespace
 }  // namespace enrolsync::testing

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/adopt.h"
 #include "cli/check.h"
 #include "cli/output.h"
 #include "log/log.h"
@@ -149,6 +150,13 @@ int main(int argc, char** argv) {
   syncc->add_flag("--verify", f.verify, "read every managed course's participants from Moodle (slow, finds all drift)");
   syncc->add_option("--allow-removals", f.allow_removals, "approve up to N removals for this run");
 
+  auto* adopt = app.add_subcommand(
+      "adopt", "rebuild ownership from Moodle after a lost state.db: show it, or record it with --apply");
+  add_common(adopt);
+  bool adopt_apply = false;
+  adopt->add_flag("--apply", adopt_apply, "record the ownership shown (nothing is sent to Moodle)");
+  adopt->add_flag("--detailed-exitcode", f.detailed, "without --apply: exit 2 when there is something to record");
+
   auto* daemon = app.add_subcommand("daemon", "run the [schedule] jobs on their cron times until SIGTERM");
   daemon->add_option("--config,-c", f.config, "the enrolsync.toml file")->required();
   daemon->add_option("--run-now", f.run_now, "run this job (full | users) once at start")
@@ -207,6 +215,17 @@ int main(int argc, char** argv) {
   if (check->parsed()) {
     sync::RunOptions opt;
     return cli::RunCheck(*cfg, std::cout, opt);
+  }
+  if (adopt->parsed()) {
+    sync::RunOptions opt;
+    opt.adopt = true;
+    opt.apply = adopt_apply;
+    sync::RunReport r = sync::RunOnce(*cfg, opt);
+    if (f.json) {
+      std::cout << cli::AdoptionJson(r, adopt_apply) << "\n";
+      return r.exit_code;
+    }
+    return cli::PrintAdoption(r, adopt_apply, f.detailed, std::cout, std::cerr);
   }
   if (plan->parsed()) return RunPlanOrSync(*cfg, f, false);
   return RunPlanOrSync(*cfg, f, true);

@@ -171,6 +171,61 @@ class Planner {
           const Policy& policy)
       : desired_(desired), moodle_(moodle), owned_(owned), policy_(policy) {}
 
+  Adoption Adopt() {
+    IndexMoodle();
+    Adoption a;
+    if (desired_.have_courses) {
+      for (const auto& row : desired_.courses) {
+        if (row.idnumber.empty()) continue;
+        auto it = course_by_idnumber_.find(row.idnumber);
+        if (it == course_by_idnumber_.end() || owned_.created_courses.count(it->second->id)) continue;
+        if (std::any_of(a.courses.begin(), a.courses.end(),
+                        [&](const AdoptCourse& c) { return c.courseid == it->second->id; }))
+          continue;
+        a.courses.push_back(AdoptCourse{it->second->id, it->second->shortname, row.idnumber});
+      }
+    }
+    ReadEnrolmentRows();
+    for (const auto& [t, users] : wants_) {
+      if (t.create_index >= 0) continue;  // a course still to be made holds nothing
+      auto vit = moodle_.verified.find(t.courseid);
+      if (vit == moodle_.verified.end()) {
+        a.unread_courses.push_back(t.courseid);
+        continue;
+      }
+      const model::Course& course = *course_by_id_.at(t.courseid);
+      for (const auto& [userid, w] : users) {
+        auto o = owned_.enrolments.find(CourseUser{t.courseid, userid});
+        if (o != owned_.enrolments.end() && o->second.owns_enrolment) {
+          ++a.already_owned;
+          continue;
+        }
+        auto p = vit->second.find(userid);
+        if (p == vit->second.end()) {
+          ++a.not_participants;
+          continue;
+        }
+        AdoptEnrolment e{t.courseid, userid, course.shortname, w.course_key, w.user_key, {}, {}, p->second.active};
+        for (MoodleId r : w.roles)
+          if (p->second.roles.count(r)) {
+            e.roles.push_back(r);
+            e.role_names.push_back(role_name_.count(r) ? role_name_.at(r) : std::to_string(r));
+          }
+        if (e.roles.empty()) {
+          ++a.without_feed_role;
+          continue;
+        }
+        a.enrolments.push_back(std::move(e));
+      }
+    }
+    std::sort(a.enrolments.begin(), a.enrolments.end(), [](const AdoptEnrolment& x, const AdoptEnrolment& y) {
+      return std::tie(x.course_shortname, x.user_key) < std::tie(y.course_shortname, y.user_key);
+    });
+    std::sort(a.unread_courses.begin(), a.unread_courses.end());
+    a.problems = std::move(plan_.problems);
+    return a;
+  }
+
   Plan Run() {
     IndexMoodle();
     if (desired_.have_courses) PlanCourses();
@@ -826,6 +881,11 @@ class Planner {
 };
 
 }  // namespace
+
+Adoption PlanAdoption(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,
+                      const model::Ownership& owned, const Policy& policy) {
+  return Planner(desired, moodle, owned, policy).Adopt();
+}
 
 const char* UnenrolActionName(UnenrolAction a) {
   switch (a) {

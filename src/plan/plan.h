@@ -112,6 +112,50 @@ struct Plan {
   bool HasChanges() const { return !items.empty(); }
 };
 
+// `enrolsync adopt`: the ownership a lost state database held, rebuilt from
+// what Moodle shows for the feed's own rows. Only what the feed still asks
+// for can be recognised: an enrolment whose row left the feed before the
+// ledger was lost is nobody's (as if made by hand), and is never touched.
+struct AdoptEnrolment {
+  MoodleId courseid = 0;
+  MoodleId userid = 0;
+  std::string course_shortname;
+  std::string course_key;  // the feed's values
+  std::string user_key;
+  std::vector<MoodleId> roles;  // the feed's roles the participant holds
+  std::vector<std::string> role_names;
+  bool active = true;  // Moodle's status: some enrolment of the user is active
+};
+
+struct AdoptCourse {
+  MoodleId courseid = 0;
+  std::string shortname;
+  std::string idnumber;
+};
+
+struct Adoption {
+  // Feed courses that exist in Moodle with the feed row's idnumber and are
+  // not yet recorded as enrolsync's.
+  std::vector<AdoptCourse> courses;
+  // Feed rows whose user is a participant of the course holding at least
+  // one of the row's roles, not yet owned. Rows already owned are left as
+  // they are.
+  std::vector<AdoptEnrolment> enrolments;
+  // Existing feed courses whose participants are not in the snapshot's
+  // `verified`: the caller reads them and plans again.
+  std::vector<MoodleId> unread_courses;
+  int already_owned = 0;          // rows whose enrolment is already enrolsync's
+  int not_participants = 0;       // rows whose user is not in the course (sync enrols them)
+  int without_feed_role = 0;      // participants holding none of the row's roles: not claimed
+  std::vector<Problem> problems;  // rows that resolve to nothing, as in a plan
+  bool Empty() const { return courses.empty() && enrolments.empty(); }
+};
+
+// Pure, like BuildPlan; uses the same row resolution (course keys, user
+// keys, roles, problems).
+Adoption PlanAdoption(const model::DesiredState& desired, const model::MoodleSnapshot& moodle,
+                      const model::Ownership& owned, const Policy& policy);
+
 // Counts the items of each action.
 Summary Summarize(const std::vector<PlanItem>& items);
 

@@ -929,5 +929,56 @@ TEST_F(PlanTest, NoChangeGivesAnEmptyPlan) {
   EXPECT_THAT(p.forget, IsEmpty());
 }
 
+// enrolsync adopt (PlanAdoption): what a lost ledger held is claimed from
+// what Moodle shows for the feed's own rows, and nothing else.
+TEST_F(PlanTest, AdoptionClaimsFeedRowsMoodleHoldsWithTheirRoleAndNothingElse) {
+  MoodleId c = AddCourse("7A/Ma");
+  MoodleId unread = AddCourse("7B/Ma");
+  AddCourse("hand-made");
+  CourseRow("Maths 7A", "Course 7A/Ma", "7A/Ma", "1");
+  MoodleId pupil = AddUser("p@school.uk");
+  MoodleId suspended = AddUser("s@school.uk");
+  MoodleId other_role = AddUser("t@school.uk");
+  AddUser("a@school.uk");  // in the feed, not in the course
+  MoodleId owned_already = AddUser("o@school.uk");
+  MoodleId stranger = AddUser("x@school.uk");  // a participant the feed does not name
+  Row("7A/Ma", "p@school.uk");
+  Row("7A/Ma", "s@school.uk");
+  Row("7A/Ma", "t@school.uk");
+  Row("7A/Ma", "a@school.uk");
+  Row("7A/Ma", "o@school.uk");
+  Row("7B/Ma", "p@school.uk");
+  Row("9Z/Ma", "p@school.uk");  // no such course
+  Own(c, owned_already, {5});
+  Verified(c, {P(pupil, {5}), P(suspended, {5}, false), P(other_role, {3}), P(owned_already, {5}), P(stranger, {5})});
+
+  Adoption a = PlanAdoption(desired, moodle, owned, policy);
+  ASSERT_EQ(a.courses.size(), 1u);
+  EXPECT_EQ(a.courses[0].courseid, c);
+  ASSERT_EQ(a.enrolments.size(), 2u);
+  EXPECT_EQ(a.enrolments[0].userid, pupil);
+  EXPECT_TRUE(a.enrolments[0].active);
+  EXPECT_THAT(a.enrolments[0].role_names, ElementsAre("student"));
+  EXPECT_EQ(a.enrolments[0].user_key, "p@school.uk");
+  EXPECT_EQ(a.enrolments[1].userid, suspended);
+  EXPECT_FALSE(a.enrolments[1].active);
+  EXPECT_EQ(a.already_owned, 1);
+  EXPECT_EQ(a.without_feed_role, 1);  // t@ holds editingteacher, the row says student
+  EXPECT_EQ(a.not_participants, 1);   // a@
+  EXPECT_THAT(a.unread_courses, ElementsAre(unread));
+  EXPECT_EQ(a.problems.size(), 1u);  // 9Z/Ma
+  EXPECT_FALSE(a.Empty());
+
+  // Recorded (as the runner does), nothing is left to adopt.
+  owned.created_courses.insert(c);
+  for (const auto& e : a.enrolments) Own(e.courseid, e.userid, {5}, e.active ? EnrolStatus::kActive : EnrolStatus::kSuspended);
+  Verified(unread);
+  Adoption again = PlanAdoption(desired, moodle, owned, policy);
+  EXPECT_TRUE(again.Empty());
+  EXPECT_EQ(again.already_owned, 3);
+  EXPECT_THAT(again.unread_courses, IsEmpty());
+  (void)stranger;
+}
+
 }  // namespace
 }  // namespace enrolsync::plan

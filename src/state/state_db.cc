@@ -167,41 +167,63 @@ struct StateDb::Impl {
   }
 };
 
-Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& state_dir) {
+namespace {
+
+// The refusal of a lost ledger, or "" when `state_dir` has none.
+std::string LostLedgerMessage(const std::string& state_dir) {
+  std::error_code ec;
+  const fs::path db_path = fs::path(state_dir) / "state.db";
+  // A missing or empty state.db where earlier runs left reports or copies
+  // is a lost ledger, not a first run: refuse rather than start owning
+  // nothing (no leaver would ever be suspended again).
+  if (fs::exists(db_path, ec) && fs::file_size(db_path, ec) != 0) return "";
+  std::string evidence;
+  std::string newest;
+  for (const char* sub : {"reports", "backups"}) {
+    fs::path d = fs::path(state_dir) / sub;
+    if (!fs::is_directory(d, ec)) continue;
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(d, ec)) {
+      ++n;
+      if (std::string(sub) == "backups" && e.path().string() > newest) newest = e.path().string();
+    }
+    if (n > 0) evidence += (evidence.empty() ? "" : " and ") + std::to_string(n) + " file(s) in " + d.string();
+  }
+  if (evidence.empty()) return "";
+  return "the state database " + db_path.string() + " is " + (fs::exists(db_path, ec) ? "empty" : "missing") +
+         ", but earlier runs left " + evidence + ". Without it enrolsync would own nothing and never suspend a leaver. " +
+         (newest.empty() ? std::string("Restore state.db from your backups")
+                         : "Restore the newest copy: cp " + newest + " " + db_path.string()) +
+         " (the copy is taken at the start of each sync; changes since are read back from Moodle as drift). With "
+         "no copy, `enrolsync adopt` shows the ownership it can rebuild from Moodle for the feed's rows, and "
+         "`enrolsync adopt --apply` records it. If this really is a fresh start, remove " +
+         (fs::path(state_dir) / "reports").string() + " and " + (fs::path(state_dir) / "backups").string() +
+         " first.";
+}
+
+}  // namespace
+
+bool StateDb::IsLostLedger(const std::string& state_dir) { return !LostLedgerMessage(state_dir).empty(); }
+
+Result<std::unique_ptr<StateDb>> StateDb::OpenScratch() {
+  std::unique_ptr<StateDb> s(new StateDb());
+  s->impl_ = std::make_unique<Impl>();
+  s->path_ = ":memory:";
+  s->impl_->path = s->path_;
+  if (sqlite3_open_v2(":memory:", &s->impl_->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
+    return Fail(ErrorCode::kIo, "cannot open a state database in memory");
+  if (auto st = s->impl_->Exec(kSchema); !st) return Fail(st.error());
+  return s;
+}
+
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& state_dir, OpenMode mode) {
   std::error_code ec;
   fs::create_directories(state_dir, ec);
   if (ec) return Fail(ErrorCode::kIo, "cannot create state_dir '" + state_dir + "': " + ec.message());
   fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   const fs::path db_path = fs::path(state_dir) / "state.db";
-  // A missing or empty state.db where earlier runs left reports or copies
-  // is a lost ledger, not a first run: refuse rather than start owning
-  // nothing (no leaver would ever be suspended again).
-  if (!fs::exists(db_path, ec) || fs::file_size(db_path, ec) == 0) {
-    std::string evidence;
-    std::string newest;
-    for (const char* sub : {"reports", "backups"}) {
-      fs::path d = fs::path(state_dir) / sub;
-      if (!fs::is_directory(d, ec)) continue;
-      int n = 0;
-      for (const auto& e : fs::directory_iterator(d, ec)) {
-        ++n;
-        if (std::string(sub) == "backups" && e.path().string() > newest) newest = e.path().string();
-      }
-      if (n > 0) evidence += (evidence.empty() ? "" : " and ") + std::to_string(n) + " file(s) in " + d.string();
-    }
-    if (!evidence.empty()) {
-      return Fail(ErrorCode::kIo,
-                  "the state database " + db_path.string() + " is " +
-                      (fs::exists(db_path, ec) ? "empty" : "missing") + ", but earlier runs left " + evidence +
-                      ". Without it enrolsync would own nothing and never suspend a leaver. " +
-                      (newest.empty() ? std::string("Restore state.db from your backups")
-                                      : "Restore the newest copy: cp " + newest + " " + db_path.string()) +
-                      " (the copy is taken at the start of each sync; changes since are read back from Moodle "
-                      "as drift). If this really is a fresh start, remove " +
-                      (fs::path(state_dir) / "reports").string() + " and " +
-                      (fs::path(state_dir) / "backups").string() + " first.");
-    }
-  }
+  if (mode == kRefuseLostLedger)
+    if (std::string lost = LostLedgerMessage(state_dir); !lost.empty()) return Fail(ErrorCode::kIo, lost);
   std::unique_ptr<StateDb> s(new StateDb());
   s->impl_ = std::make_unique<Impl>();
   s->path_ = db_path.string();

@@ -67,7 +67,15 @@ class StateDb {
   // schema. kIo names the path on failure. A missing or empty state.db in a
   // state_dir where earlier runs left reports/ or backups/ is refused (kIo,
   // saying how to restore): it is a lost ledger, not a first run.
-  static Result<std::unique_ptr<StateDb>> Open(const std::string& state_dir);
+  // kAllowLostLedger (enrolsync adopt --apply) skips that refusal: the
+  // ledger is about to be rebuilt from Moodle.
+  enum OpenMode { kRefuseLostLedger, kAllowLostLedger };
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& state_dir, OpenMode mode = kRefuseLostLedger);
+  // Whether Open would refuse `state_dir` as a lost ledger.
+  static bool IsLostLedger(const std::string& state_dir);
+  // An empty database in memory, gone when closed (adopt's plan on a lost
+  // ledger must not leave a state.db behind that defuses the refusal).
+  static Result<std::unique_ptr<StateDb>> OpenScratch();
   ~StateDb();
 
   Result<model::Ownership> LoadOwnership();

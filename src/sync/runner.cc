@@ -41,7 +41,7 @@ class Runner {
 
   RunReport Run() {
     long long now = static_cast<long long>(std::time(nullptr));
-    const std::string command = opt_.apply ? "sync" : "plan";
+    const std::string command = opt_.adopt ? (opt_.apply ? "adopt --apply" : "adopt") : opt_.apply ? "sync" : "plan";
     // Every trace line also goes to the log.
     trace_ = [this](const std::string& line) {
       LogInfo(line);
@@ -53,6 +53,17 @@ class Runner {
       return Error(lock.error().message);
     }
     auto db = state::StateDb::Open(cfg_.state_dir);
+    if (!db && opt_.adopt && db.error().code == ErrorCode::kIo && state::StateDb::IsLostLedger(cfg_.state_dir)) {
+      // adopt is how a lost ledger is rebuilt: --apply starts a new state.db;
+      // a plan works on a scratch copy in memory, so the refusal stays for
+      // sync until the adoption is recorded.
+      if (opt_.apply) {
+        db = state::StateDb::Open(cfg_.state_dir, state::StateDb::kAllowLostLedger);
+      } else {
+        db = state::StateDb::OpenScratch();
+        scratch_ = true;
+      }
+    }
     if (!db) {
       LogError(db.error().message);
       return Error(db.error().message);
@@ -61,7 +72,7 @@ class Runner {
     // A copy of the ledger as it was before this run writes anything (the
     // three newest are kept): what a lost or damaged state.db is restored
     // from.
-    if (opt_.apply) {
+    if (opt_.apply && !scratch_) {
       char stamp[32];
       std::tm tm{};
       std::time_t t = static_cast<std::time_t>(now);
@@ -74,8 +85,9 @@ class Runner {
     SetRunId(run_id ? "r" + std::to_string(*run_id) : "");
     LogInfo(command + " started (" + opt_.trigger + ", job " + opt_.job + ", config " + cfg_.path + ")");
 
-    Execute(now);
-    if (opt_.apply && report_.exit_code != kExitError && report_.exit_code != kExitRemovalGuard) RunHooks();
+    if (opt_.adopt) Adopt(now);
+    else Execute(now);
+    if (opt_.apply && !opt_.adopt && report_.exit_code != kExitError && report_.exit_code != kExitRemovalGuard) RunHooks();
 
     report_.calls = client_ ? client_->Stats() : decltype(report_.calls){};
     report_.write_calls = client_ ? client_->WriteCalls() : 0;
@@ -86,7 +98,7 @@ class Runner {
     for (const auto& [reason, n] : report_.retries)
       LogWarn(std::to_string(n) + " call(s) retried: " + reason + " (Moodle rolled them back; each was sent again)");
     LogInfo(command + " finished: " + SummaryLine() + " exit=" + std::to_string(report_.exit_code));
-    if (run_id) {
+    if (run_id && !scratch_) {
       std::string json = ReportJson(report_, command);
       (void)db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code, json);
       WriteReportFile(*run_id, json);
@@ -169,6 +181,76 @@ class Runner {
            " unenrol=" + std::to_string(s.unenrol) + " role_assign=" + std::to_string(s.role_assign) +
            " role_unassign=" + std::to_string(s.role_unassign) + " problems=" +
            std::to_string(report_.plan.problems.size());
+  }
+
+  // `enrolsync adopt` (RunOptions::adopt): sources, every course of the
+  // site, the feed's users and the participants of the feed's courses; then
+  // plan::PlanAdoption and, with apply, one transaction into the ledger.
+  // Nothing is written to Moodle.
+  void Adopt(long long now) {
+    auto t0 = Clock::now();
+    auto source = sources::OpenSource(cfg_.source);
+    if (!source) return SetError(source.error().message);
+    auto desired = ReadDesired(**source, cfg_);
+    if (!desired) return SetError(desired.error().message);
+    report_.timings.sources = Since(t0);
+    auto t1 = Clock::now();
+    client_ = opt_.transport_factory ? std::make_unique<moodle::Client>(cfg_.moodle, opt_.transport_factory(cfg_.moodle))
+                                     : std::make_unique<moodle::Client>(cfg_.moodle);
+    auto site = client_->GetSiteInfo();
+    if (!site) return SetError(site.error().message);
+    auto owned = db_->LoadOwnership();
+    if (!owned) return SetError(owned.error().message);
+    owned_ = std::move(*owned);
+    mirror_ = std::make_unique<MoodleMirror>(*client_, *db_, now);
+    if (auto st = mirror_->Load(); !st) return SetError(st.error().message);
+    auto courses = client_->GetAllCourses();
+    if (!courses) return SetError(courses.error().message);
+    mirror_->ReplaceCourses(*courses);
+    full_courses_ = true;
+    plan::Policy policy = cfg_.policy;
+    if (auto st = LookupUsers(*desired, policy, true); !st) return SetError(st.error().message);
+    model::MoodleSnapshot snap;
+    snap.roles = cfg_.roles;
+    snap.courses = mirror_->Courses();
+    snap.users = mirror_->Users();
+    plan::Adoption a = plan::PlanAdoption(*desired, snap, owned_, policy);
+    if (!a.unread_courses.empty()) {
+      auto read = client_->GetParticipants(a.unread_courses, {}, ExpectedParticipants());
+      for (auto& [courseid, participants] : read) {
+        if (!participants) return SetError(participants.error().Wrap("adopt: reading the participants").message);
+        snap.verified[courseid] = std::move(*participants);
+      }
+      a = plan::PlanAdoption(*desired, snap, owned_, policy);
+    }
+    report_.courses_verified = static_cast<int>(snap.verified.size());
+    report_.timings.moodle_read = Since(t1);
+    if (opt_.apply && !a.Empty()) {
+      Status st = db_->Begin();
+      for (const auto& c : a.courses) {
+        if (!st) break;
+        st = db_->RecordCreatedCourse(c.courseid, c.shortname, now);
+        owned_.created_courses.insert(c.courseid);
+      }
+      for (const auto& e : a.enrolments) {
+        if (!st) break;
+        model::OwnedEnrolment o;
+        if (auto it = owned_.enrolments.find({e.courseid, e.userid}); it != owned_.enrolments.end()) o = it->second;
+        o.courseid = e.courseid;
+        o.userid = e.userid;
+        o.owns_enrolment = true;
+        o.status = e.active ? model::EnrolStatus::kActive : model::EnrolStatus::kSuspended;
+        o.roles.insert(e.roles.begin(), e.roles.end());
+        o.source_course = e.course_key;
+        o.source_user = e.user_key;
+        st = db_->UpsertEnrolment(o);
+      }
+      if (st) st = db_->Commit();
+      else (void)db_->Rollback();
+      if (!st) return SetError(st.error().Wrap("adopt: recording the ownership").message);
+      report_.applied = true;
+    }
+    report_.adoption = std::move(a);
   }
 
   void Execute(long long now) {
@@ -572,6 +654,7 @@ class Runner {
   std::unique_ptr<moodle::Client> client_;
   std::unique_ptr<MoodleMirror> mirror_;
   bool full_courses_ = true;
+  bool scratch_ = false;  // adopt's plan on a lost ledger: state in memory only
   std::vector<model::MoodleId> rotation_;  // courses verified this run, before the plan adds its own
   model::Ownership owned_;
   // Intents of the last, dead run not yet seen applied (sync/reconcile.h).

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct RunOptions {
   bool verify_all = false;    // --verify: read every course's participants
   bool users = true;          // run the [users] sync (when configured)
   bool enrolments = true;     // run courses and enrolments
+  // `enrolsync adopt`: rebuild ownership from Moodle instead of syncing
+  // (plan::PlanAdoption); with `apply` it is recorded, nothing is sent to
+  // Moodle either way. Allowed on a lost (missing or empty) state.db.
+  bool adopt = false;
   long long allow_removals = -1;  // --allow-removals N
   std::string trigger = "manual";  // "manual" | "schedule"
   std::string job = "full";        // "full" | "users": which [[hooks]] run after it
@@ -57,6 +62,7 @@ struct RunReport {
   bool users_ran = false;
   UserSyncOutcome users;
   plan::Plan plan;
+  std::optional<plan::Adoption> adoption;  // set by an adopt run
   bool applied = false;
   ApplyResult apply;
   Timings timings;
