@@ -397,6 +397,7 @@ Status MoodleServer::Launch() {
     SpawnOptions o{log, code_ + "/public", "", SIGTERM, false, 0, 0, {}};
     o.env = Env();
     o.env.emplace_back("PHP_CLI_SERVER_WORKERS", "4");
+    o.own_process_group = true;  // StopWeb stops the workers too
     web_pid_ = Spawn(PhpArgv({"-S", "127.0.0.1:" + std::to_string(port_), "-t", code_ + "/public"}), o);
     if (web_pid_ < 0) return Fail(ErrorCode::kIo, "fork failed");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -429,16 +430,19 @@ Status MoodleServer::Launch() {
 
 void MoodleServer::StopWeb() {
   if (web_pid_ <= 0) return;
-  kill(web_pid_, SIGTERM);
+  // The whole group: the master and its workers (a worker busy with a
+  // request outlives a master that is stopped alone).
+  kill(-web_pid_, SIGTERM);
   int status = 0;
   for (int i = 0; i < 100; ++i) {
     if (waitpid(web_pid_, &status, WNOHANG) == web_pid_) {
+      kill(-web_pid_, SIGKILL);  // any worker left behind (ESRCH when none)
       web_pid_ = -1;
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  kill(web_pid_, SIGKILL);
+  kill(-web_pid_, SIGKILL);
   waitpid(web_pid_, &status, 0);
   web_pid_ = -1;
 }

@@ -67,6 +67,7 @@ pid_t Spawn(const std::vector<std::string>& argv_in, const SpawnOptions& o) {
   pid_t pid = fork();
   if (pid != 0) return pid;
   // Child.
+  if (o.own_process_group) setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, o.death_signal);
   if (getppid() != parent) _exit(127);
   int fd = open(o.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);

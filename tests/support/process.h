@@ -30,6 +30,10 @@ struct SpawnOptions {
   gid_t gid = 0;
   // Set in the child's environment before exec (added to what it inherits).
   std::vector<std::pair<std::string, std::string>> env;
+  // The child leads a process group of its own, so that kill(-pid, sig)
+  // also reaches what it forks (php -S with PHP_CLI_SERVER_WORKERS leaves
+  // its workers running when only the master is killed).
+  bool own_process_group = false;
 };
 
 // fork + exec `argv` (looked up in PATH). Returns the pid, or -1.
