@@ -1,12 +1,17 @@
 // The directory user sync against a real OpenLDAP slapd and the sandbox:
 // 800 pupils and 90 staff in two OUs, then mutations and failures, each
 // synced and asserted.
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -290,6 +295,68 @@ TEST_F(UsersTest, DirectorySyncsExactlyThenFollowsDeletionsRevivalsRenamesAndAdm
 // An attribute removed from an entry clears the Moodle field, as auth_ldap's
 // update does; an email removed is kept (Moodle refuses an empty one) and
 // reported.
+// `enrolsync sync` killed (SIGKILL) with the leavers' suspension in flight,
+// after Moodle applied it: the suspensions are still enrolsync's, so the
+// leavers who come back are revived. (The ledger used to learn of a
+// suspension only from its answer; the returning pupils then stayed
+// suspended for good, "suspended in Moodle, not by enrolsync".)
+TEST_F(UsersTest, AKillWithTheSuspensionInFlightStillRevivesTheLeaversWhoComeBack) {
+  auto r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  for (int p = 1; p <= 3; ++p) {
+    char dn[64];
+    std::snprintf(dn, sizeof dn, "uid=pupil%04d,ou=Students,dc=school,dc=test", p);
+    ASSERT_TRUE(slapd_->Delete(dn));
+  }
+  moodle_->ResetCallCounts();
+  // Moodle applies the call, then the answer is held until the kill.
+  moodle_->InjectFault({"core_user_update_users", 0, 1, sandbox::Sandbox::Fault::kDelay, "", 5000, true});
+  const std::string bin = std::string(ENROLSYNC_BINARY_DIR) + "/src/cli/enrolsync";
+  const std::string cfg = dir_.File("enrolsync.toml");
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open(dir_.File("killed.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) ::_exit(126);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execl(bin.c_str(), bin.c_str(), "sync", "--config", cfg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 1500 && moodle_->CallCounts()["core_user_update_users"] < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // applied within milliseconds
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before the kill";
+  moodle_->ClearFaults();
+  auto users = MoodleLdapUsers();
+  for (const char* uid : {"pupil0001", "pupil0002", "pupil0003"})
+    ASSERT_TRUE(users.at(uid).suspended) << uid << ": the held call was not applied";
+
+  std::string back;
+  for (const char* uid : {"pupil0001", "pupil0002"}) {
+    const Entry& e = expected_.at(uid);
+    back += "dn: uid=" + e.uid + ",ou=Students,dc=school,dc=test\nobjectClass: inetOrgPerson\n" +
+            testsupport::LdifLine("uid", e.uid) + "\n" + testsupport::LdifLine("givenName", e.given) + "\n" +
+            testsupport::LdifLine("sn", e.sn) + "\n" + testsupport::LdifLine("cn", e.given + " " + e.sn) + "\n" +
+            testsupport::LdifLine("mail", e.mail) + "\n" + testsupport::LdifLine("employeeNumber", e.number) + "\n\n";
+  }
+  ASSERT_TRUE(slapd_->Add(back));
+  r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  auto after = MoodleLdapUsers();
+  std::string notes;
+  for (const auto& n : r.users.plan.notes) notes += n + "\n";
+  EXPECT_FALSE(after.at("pupil0001").suspended) << "a returning leaver stayed suspended\n" << notes;
+  EXPECT_FALSE(after.at("pupil0002").suspended) << "a returning leaver stayed suspended";
+  EXPECT_TRUE(after.at("pupil0003").suspended);
+  r = Sync();
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_EQ(r.users.apply.applied.suspend + r.users.apply.applied.revive, 0) << "the reruns left work undone";
+}
+
 TEST_F(UsersTest, AttributeRemovedInTheDirectoryClearsTheFieldButNeverTheEmail) {
   ASSERT_EQ(Sync().exit_code, 0);
   const auto before = MoodleLdapUsers();

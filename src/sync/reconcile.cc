@@ -3,6 +3,8 @@
 #include <map>
 #include <set>
 
+#include "sync/user_sync.h"
+
 namespace enrolsync::sync {
 namespace {
 
@@ -81,6 +83,9 @@ Result<ReconcileResult> ReconcileIntents(state::StateDb& db, moodle::Client& cli
                                          long long now) {
   auto intents = db.LoadIntents();
   if (!intents) return Fail(intents.error());
+  // User writes are read back by the user sync (ReadBackUserIntents).
+  std::erase_if(*intents, [](const state::Intent& i) { return i.action == kUserWriteIntent; });
+
   ReconcileResult out;
   out.pending = static_cast<int>(intents->size());
   if (intents->empty()) return out;

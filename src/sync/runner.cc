@@ -305,6 +305,8 @@ class Runner {
     // complete yet or --verify asks for everything.
     mirror_ = std::make_unique<MoodleMirror>(*client_, *db_, now);
     if (auto st = mirror_->Load(); !st) return SetError(st.error().message);
+    if (opt_.apply)
+      if (auto st = ReadBackUserIntents(*db_, *mirror_); !st) return SetError(st.error().message);
     const bool full_users = opt_.verify_all || !mirror_->data().users_complete;
     full_courses_ = opt_.verify_all || !mirror_->data().courses_complete;
     if (!full_users) {

@@ -1,5 +1,6 @@
 #include "sync/user_sync.h"
 
+#include <map>
 #include <set>
 
 #include "sources/directory.h"
@@ -284,6 +285,32 @@ class UserSync {
     Persist(db_.UpsertManagedUser(m));
   }
 
+  // Pending intents (state::Intent, action "user_write") for the users a
+  // step is about to write, dropped when the step ends. A run that dies in
+  // between leaves them: the next run re-reads those users before it plans
+  // (ReadBackUserIntents), so a write Moodle finished without an answer is
+  // never hidden by the mirror's older copy.
+  std::vector<long long> Intend(const std::vector<moodle::UserUpdate>& updates) {
+    std::vector<model::MoodleId> ids;
+    for (const auto& u : updates) ids.push_back(u.id);
+    return Intend(ids);
+  }
+  std::vector<long long> Intend(const std::vector<model::MoodleId>& ids) {
+    std::vector<state::Intent> intents;
+    for (auto id : ids) {
+      state::Intent i;
+      i.action = kUserWriteIntent;
+      i.userid = id;
+      intents.push_back(std::move(i));
+    }
+    auto added = db_.AddIntents(intents);
+    if (!added) {
+      out_.apply.state_error = true;
+      return {};
+    }
+    return *added;
+  }
+
   void Apply() {
     auto& items = out_.plan.items;
     Persist(db_.Begin());
@@ -354,11 +381,33 @@ class UserSync {
       updates.push_back(std::move(u));
     }
     if (!updates.empty()) {
+      // A suspension is recorded as enrolsync's before it is sent (the
+      // intent): a run killed with the call in flight, which Moodle may
+      // finish without it, must not leave a suspension the ledger calls
+      // someone else's, or the person would never be revived on their
+      // return. Should the call fail, the previous reason is put back; after
+      // a crash a suspension not applied is sent again by the next run, the
+      // user being still active and gone from the directory.
+      std::map<model::MoodleId, model::SuspendReason> before;
+      Persist(db_.Begin());
+      std::vector<long long> intents = Intend(updates);
+      for (std::size_t i : idx) {
+        const auto& item = items[i];
+        if (item.action != plan::UserAction::kSuspend) continue;
+        auto m = owned_.users.find(item.userid);
+        before[item.userid] = m == owned_.users.end() ? model::SuspendReason::kNone : m->second.suspended_by_us;
+        Manage(item.userid, item.username, m != owned_.users.end() && m->second.created, item.reason);
+      }
+      Persist(db_.Commit());
       // Recorded batch by batch as Moodle answers, so a crash loses at most
       // the batches in flight.
       auto handle = [&](std::size_t k, const Result<model::MoodleId>& rk) {
         const auto& item = items[idx[k]];
         if (!rk) {
+          if (item.action == plan::UserAction::kSuspend) {
+            auto m = owned_.users.find(item.userid);
+            Manage(item.userid, item.username, m != owned_.users.end() && m->second.created, before[item.userid]);
+          }
           const bool after_create = item.action == plan::UserAction::kCreate;
           out_.apply.failures.push_back(item.username + (after_create ? " (suspending the new account)" : "") + ": " +
                                         rk.error().message);
@@ -396,6 +445,7 @@ class UserSync {
         for (std::size_t k : ks) handle(k, rs[k]);
         Persist(db_.Commit());
       });
+      Persist(db_.DropIntents(intents));
     }
 
     // Deletes.
@@ -421,11 +471,14 @@ class UserSync {
         ++out_.apply.applied.remove;
         Trace(item);
       };
+      std::vector<model::MoodleId> ids(deletes.begin(), deletes.end());
+      std::vector<long long> intents = Intend(ids);
       client_.DeleteUsers(deletes, {}, [&](std::span<const std::size_t> ks, std::span<const Result<model::MoodleId>> rs) {
         Persist(db_.Begin());
         for (std::size_t k : ks) handle(k, rs[k]);
         Persist(db_.Commit());
       });
+      Persist(db_.DropIntents(intents));
     }
   }
 
@@ -438,6 +491,22 @@ class UserSync {
 };
 
 }  // namespace
+
+Status ReadBackUserIntents(state::StateDb& db, MoodleMirror& mirror) {
+  auto intents = db.LoadIntents();
+  if (!intents) return Fail(intents.error());
+  std::vector<model::MoodleId> ids;
+  std::vector<long long> drop;
+  for (const auto& i : *intents) {
+    if (i.action != kUserWriteIntent) continue;
+    ids.push_back(i.userid);
+    drop.push_back(i.id);
+  }
+  if (ids.empty()) return Ok();
+  auto read = mirror.RefreshUsers(ids);
+  if (!read) return Fail(read.error().Wrap("re-reading the users the last run was writing when it stopped"));
+  return db.DropIntents(drop);
+}
 
 UserSyncOutcome SyncUsers(const config::Config& cfg, moodle::Client& client, state::StateDb& db,
                           model::Ownership& owned, const UserSyncOptions& options) {

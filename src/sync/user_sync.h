@@ -54,4 +54,13 @@ UserSyncOutcome SyncUsers(const config::Config& cfg, moodle::Client& client, sta
 // The people, from LDAP or from a table through [source].
 Result<std::vector<model::Person>> ReadPeople(const config::Config& cfg, std::map<std::string, int>* context_counts);
 
+// The pending-intent action of a user write (core_user_update_users,
+// core_user_delete_users) in flight.
+inline constexpr const char* kUserWriteIntent = "user_write";
+
+// Re-reads into the mirror the users a dead run's user writes left pending,
+// then drops those intents (kept on a failed read). Call before the user
+// sync plans.
+Status ReadBackUserIntents(state::StateDb& db, MoodleMirror& mirror);
+
 }  // namespace enrolsync::sync
