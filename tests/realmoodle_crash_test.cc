@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <set>
 #include <tuple>
+#include <vector>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -84,6 +85,41 @@ TEST(RealMoodleCrash, AKillMidEnrolLosesNoOwnerAndTheRerunFinishesTheJob) {
       ADD_FAILURE() << "enrolment of user " << row[1] << " in course " << row[0] << " is not owned";
   EXPECT_EQ(lost, 0);
   EXPECT_EQ(state.size(), moodle->size());
+
+  // The ledger then lost with no copy (0 bytes, backups gone): adopt
+  // rebuilds the same ownership from the real Moodle.
+  const std::string db = dir + "/state/state.db";
+  std::filesystem::resize_file(db, 0);
+  std::filesystem::remove(db + "-wal");
+  std::filesystem::remove(db + "-shm");
+  std::filesystem::remove_all(dir + "/state/backups");
+  auto run = [&](std::vector<std::string> args) {
+    pid_t p = ::fork();
+    if (p == 0) {
+      int fd = ::open((dir + "/adopt.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0) ::_exit(126);
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      std::vector<char*> argv{const_cast<char*>(bin.c_str())};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+    int st = 0;
+    ::waitpid(p, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  EXPECT_EQ(run({"sync", "--config", site->config_path()}), 1) << "a lost ledger must be refused";
+  ASSERT_EQ(run({"adopt", "--apply", "--config", site->config_path()}), 0);
+  auto adopted = testsupport::QuerySqlite(db, "SELECT courseid, userid, status FROM owned_enrolment WHERE owns_enrolment = 1");
+  ASSERT_TRUE(adopted) << adopted.error().message;
+  std::set<std::tuple<std::string, std::string, std::string>> rebuilt;
+  for (const auto& row : *adopted) rebuilt.insert({row[0], row[1], row[2]});
+  EXPECT_EQ(rebuilt, state) << "adopt on real Moodle rebuilt " << rebuilt.size() << " of " << state.size();
+  auto after = site->Sync();
+  ASSERT_EQ(after.exit_code, 0) << after.error;
+  EXPECT_EQ(after.write_calls, 0) << "after adopt a sync has nothing to do";
 }
 
 }  // namespace
