@@ -3,6 +3,7 @@
 // enrolments that are not ours. Each test runs real syncs against the sandbox.
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -248,18 +249,27 @@ TEST_F(SafetyTest, RolesOfAFailedEnrolmentAreLeftForTheNextRun) {
   EXPECT_FALSE(site_->Sync().plan.HasChanges());
 }
 
-TEST_F(SafetyTest, CourseCreateWhoseAnswerWasLostIsRecognisedAfterTheRetry) {
-  // The first create call is applied but its answer never arrives; the client
-  // retries and Moodle says the shortnames are taken.
+TEST_F(SafetyTest, CourseCreateWhoseAnswerWasLostIsNotSentAgainAndTheNextRunRecordsIt) {
+  // The first create call is applied but its answer never arrives. A second
+  // create would fail on the duplicate shortnames, so it is not sent: those
+  // courses fail this run (exit 4) and their intents stay pending; the next
+  // run reads them back and records them as enrolsync's.
   sandbox::Sandbox::Fault f;
   f.function = "core_course_create_courses";
   f.kind = sandbox::Sandbox::Fault::kDropConnection;
   f.apply = true;
   site_->moodle().InjectFault(f);
   auto r = site_->Sync();
-  EXPECT_EQ(r.exit_code, 0) << r.error << (r.apply.failures.empty() ? "" : r.apply.failures[0].message);
-  EXPECT_EQ(r.apply.applied.courses_create, r.plan.summary.courses_create);
-  EXPECT_GT(site_->moodle().CallCounts()["core_course_create_courses"], 1);
+  EXPECT_EQ(r.exit_code, sync::kExitPartial) << r.error;
+  EXPECT_EQ(site_->moodle().CallCounts()["core_course_create_courses"], 1);
+  ASSERT_FALSE(r.apply.failures.empty());
+  EXPECT_THAT(r.apply.failures[0].message, HasSubstr("dropped after the request was sent"));
+  const std::size_t courses = site_->moodle().Courses().size();
+  site_->moodle().ClearFaults();
+  auto next = site_->Sync();
+  EXPECT_EQ(next.exit_code, 0) << next.error << (next.apply.failures.empty() ? "" : next.apply.failures[0].message);
+  EXPECT_EQ(next.apply.applied.courses_create, 0);
+  EXPECT_EQ(site_->moodle().Courses().size(), courses) << "a course was created twice";
   EXPECT_FALSE(site_->Sync().plan.HasChanges());
 }
 
@@ -479,6 +489,32 @@ TEST_F(SafetyTest, ASecondRunWhileOneIsGoingIsRefused) {
   auto r = site_->Sync();
   EXPECT_EQ(r.exit_code, sync::kExitError);
   EXPECT_THAT(r.error, HasSubstr("another enrolsync run"));
+}
+
+// [state] keep_runs: the newest N reports keep their items (state.db and
+// reports/), older runs keep their summary; nothing grows without bound.
+TEST_F(SafetyTest, OnlyTheNewestKeepRunsReportsKeepTheirItems) {
+  SiteOptions o;
+  o.extra_config = "\n[state]\nkeep_runs = 2\n";
+  Start(o);
+  for (int i = 0; i < 4; ++i) {
+    auto r = site_->Sync();
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+  }
+  std::set<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(site_->dir() + "/state/reports"))
+    files.insert(e.path().filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"run-3.json", "run-4.json"}));
+  auto runs = testsupport::QuerySqlite(site_->dir() + "/state/state.db",
+                                       "SELECT id, json_type(summary_json, '$.items') IS NOT NULL, "
+                                       "json_extract(summary_json, '$.summary.\"enrolments.enrol\"') FROM run ORDER BY id");
+  ASSERT_TRUE(runs) << runs.error().message;
+  ASSERT_EQ(runs->size(), 4u);
+  EXPECT_EQ((*runs)[0][1], "0");
+  EXPECT_EQ((*runs)[1][1], "0");
+  EXPECT_EQ((*runs)[2][1], "1");
+  EXPECT_EQ((*runs)[3][1], "1");
+  EXPECT_EQ((*runs)[0][2], "1292") << "the first run keeps its summary";
 }
 
 }  // namespace

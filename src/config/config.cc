@@ -619,7 +619,7 @@ Status LoadRoles(const std::string& file, const toml::table* t, std::vector<mode
 
 Status LoadState(const Section& s, StateConfig* st) {
   if (!s.present()) return Ok();
-  TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days", "runs_per_day"}));
+  TRY(s.CheckKeys({"verify_courses_per_run", "verify_max_age_days", "runs_per_day", "keep_runs"}));
   std::optional<long long> v;
   TRY_ASSIGN(v, s.Int("verify_courses_per_run"));
   if (v) {
@@ -636,6 +636,12 @@ Status LoadState(const Section& s, StateConfig* st) {
     if (*v < 1 || *v > 1440)
       return Fail(ErrorCode::kConfig, s.Where(*s.Node("runs_per_day")) + "[state] runs_per_day must be 1-1440");
     st->runs_per_day = static_cast<int>(*v);
+  }
+  TRY_ASSIGN(v, s.Int("keep_runs"));
+  if (v) {
+    if (*v < 1 || *v > 100000)
+      return Fail(ErrorCode::kConfig, s.Where(*s.Node("keep_runs")) + "[state] keep_runs must be 1-100000");
+    st->keep_runs = static_cast<int>(*v);
   }
   return Ok();
 }

@@ -93,6 +93,9 @@ struct StateConfig {
   // Enrolment runs a day, to size the rotation. 0 (not set): the [schedule]
   // full job's runs if there is one, else 1 (a nightly timer or cron job).
   int runs_per_day = 0;
+  // Runs whose full report (every item, problem and failure) is kept, in
+  // state.db and as reports/run-N.json; older runs keep their summary only.
+  int keep_runs = 30;
 };
 
 // Moodle's standard roles plus the site's own from [roles] (shortname = id):

@@ -356,6 +356,19 @@ TEST_F(ConfigTest, ExpectedEnrolmentRunsComeFromTheFullJobOrRunsPerDay) {
   }
 }
 
+TEST_F(ConfigTest, KeepRunsDefaultsTo30AndIsBounded) {
+  auto cfg = Load(kIssueExample);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->state.keep_runs, 30);
+  cfg = Load(std::string(kIssueExample) + "[state]\nkeep_runs = 5\n");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->state.keep_runs, 5);
+  cfg = Load(std::string(kIssueExample) + "[state]\nkeep_runs = 0\n");
+  ASSERT_FALSE(cfg);
+  EXPECT_THAT(cfg.error().message, HasSubstr("[state] keep_runs must be 1-100000"));
+  EXPECT_THAT(cfg.error().message, HasSubstr("enrolsync.toml:"));
+}
+
 TEST_F(ConfigTest, MissingFileIsReported) {
   auto cfg = LoadConfig((dir_ / "nope.toml").string());
   ASSERT_FALSE(cfg);

@@ -42,7 +42,9 @@ json RunJson(const state::RunRecord& r) {
   auto report = json::parse(r.summary_json, nullptr, false);
   if (!report.is_discarded()) {
     j["summary"] = report.value("summary", json::object());
-    j["problems"] = report.contains("problems") ? report["problems"].size() : 0;
+    // Older runs keep only a count (StateDb::FinishRun, keep_runs).
+    j["problems"] = report.contains("problems") ? report["problems"].size()
+                                                : report.value("problems_count", std::size_t{0});
     if (report.contains("error")) j["error"] = report["error"];
     if (report.contains("warnings")) j["warnings"] = report["warnings"];
     if (report.contains("applied")) j["applied"] = report["applied"];

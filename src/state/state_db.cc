@@ -562,10 +562,31 @@ Result<long long> StateDb::BeginRun(const std::string& trigger, const std::strin
   return static_cast<long long>(sqlite3_last_insert_rowid(impl_->db));
 }
 
-Status StateDb::FinishRun(long long id, long long now, int exit_code, const std::string& summary_json) {
-  Stmt s(impl_->db, "UPDATE run SET ended = ?2, exit_code = ?3, summary_json = ?4 WHERE id = ?1");
-  s.Bind(1, id).Bind(2, now).Bind(3, exit_code).Bind(4, summary_json);
-  return impl_->Run(s, "finishing a run");
+Status StateDb::FinishRun(long long id, long long now, int exit_code, const std::string& summary_json,
+                          int keep_runs) {
+  if (auto st = impl_->Exec("BEGIN IMMEDIATE"); !st) return st;
+  Status st = Ok();
+  {
+    Stmt s(impl_->db, "UPDATE run SET ended = ?2, exit_code = ?3, summary_json = ?4 WHERE id = ?1");
+    s.Bind(1, id).Bind(2, now).Bind(3, exit_code).Bind(4, summary_json);
+    st = impl_->Run(s, "finishing a run");
+  }
+  if (st) {
+    // SQLite's JSON functions (built in since 3.38). Only reports that still
+    // hold items are rewritten, so each run is compacted once.
+    Stmt s(impl_->db,
+           "UPDATE run SET summary_json = json_set(json_remove(summary_json, '$.items', '$.problems', '$.failures', "
+           "'$.notes', '$.trace'), '$.problems_count', coalesce(json_array_length(summary_json, '$.problems'), 0)) "
+           "WHERE id <= (SELECT max(id) FROM run) - ?1 AND json_valid(summary_json) AND "
+           "json_type(summary_json, '$.items') IS NOT NULL");
+    s.Bind(1, static_cast<long long>(std::max(keep_runs, 1)));
+    st = impl_->Run(s, "pruning old run reports");
+  }
+  if (!st) {
+    (void)impl_->Exec("ROLLBACK");
+    return st;
+  }
+  return impl_->Exec("COMMIT");
 }
 
 Result<std::vector<RunRecord>> StateDb::RecentRuns(int limit) {

@@ -121,7 +121,12 @@ class StateDb {
   Status MarkVerified(const std::vector<MoodleId>& courseids, long long now);
 
   Result<long long> BeginRun(const std::string& trigger, const std::string& command, long long now);
-  Status FinishRun(long long id, long long now, int exit_code, const std::string& summary_json);
+  // Records the run's end and its report; in the same transaction, the
+  // reports of runs older than the newest `keep_runs` lose their item lists
+  // (items, problems, failures, notes, trace; "problems_count" is kept), so
+  // the history stays bounded while every run keeps its summary.
+  Status FinishRun(long long id, long long now, int exit_code, const std::string& summary_json,
+                   int keep_runs = 30);
   Result<std::vector<RunRecord>> RecentRuns(int limit);
 
   const std::string& path() const { return path_; }

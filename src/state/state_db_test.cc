@@ -1,9 +1,11 @@
 #include "state/state_db.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 namespace enrolsync::state {
 namespace {
@@ -168,6 +170,71 @@ TEST_F(StateDbTest, VerificationTimesAndRunsAreRecorded) {
   EXPECT_EQ((*runs)[0].exit_code, 0);
   EXPECT_EQ((*runs)[0].ended, 310);
   EXPECT_EQ((*runs)[0].summary_json, "{\"ok\":true}");
+}
+
+// Bytes of the database's pages that hold data (page_count - freelist).
+std::uintmax_t PagesInUse(const std::string& path) {
+  sqlite3* db = nullptr;
+  std::uintmax_t out = 0;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    long long pages = 0, free = 0, size = 0;
+    auto one = [&](const char* sql, long long* v) {
+      sqlite3_stmt* s = nullptr;
+      if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        *v = sqlite3_column_int64(s, 0);
+      sqlite3_finalize(s);
+    };
+    one("PRAGMA page_count", &pages);
+    one("PRAGMA freelist_count", &free);
+    one("PRAGMA page_size", &size);
+    out = static_cast<std::uintmax_t>((pages - free) * size);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+// 100 runs, each with a report of 200 items: the file stays bounded, the
+// newest keep_runs reports keep their items, every run keeps its summary.
+TEST_F(StateDbTest, HistoryStaysBoundedOverAHundredRuns) {
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db);
+  std::string items;
+  for (int i = 0; i < 200; ++i) items += std::string(i ? "," : "") + "{\"action\":\"enrol\",\"user\":\"pupil" +
+                                          std::to_string(i) + "@school.test\",\"course\":\"10/Ma1\"}";
+  auto report = [&](int n) {
+    return "{\"summary\":{\"enrol\":" + std::to_string(n) + "},\"items\":[" + items + "],\"problems\":[{\"row\":1},{\"row\":2}],"
+           "\"failures\":[],\"notes\":[\"x\"],\"warnings\":[\"w\"]}";
+  };
+  std::vector<std::uintmax_t> sizes;
+  for (int n = 1; n <= 100; ++n) {
+    auto id = (*db)->BeginRun("schedule", "sync", 1000 + n);
+    ASSERT_TRUE(id);
+    ASSERT_TRUE((*db)->FinishRun(*id, 1000 + n, 0, report(n), 30));
+    if (n % 10 == 0) {
+      sizes.push_back(PagesInUse((dir_ / "state.db").string()));
+    }
+  }
+  auto runs = (*db)->RecentRuns(1000);
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 100u);
+  int full = 0;
+  for (const auto& r : *runs) {
+    EXPECT_NE(r.summary_json.find("\"summary\":{\"enrol\":"), std::string::npos) << r.id;
+    EXPECT_NE(r.summary_json.find("\"warnings\""), std::string::npos) << r.id;
+    if (r.summary_json.find("\"items\"") != std::string::npos) {
+      ++full;
+      EXPECT_GT(r.id, 70) << "run " << r.id << " kept its items";
+    } else {
+      EXPECT_NE(r.summary_json.find("\"problems_count\":2"), std::string::npos) << r.summary_json;
+    }
+  }
+  EXPECT_EQ(full, 30);
+  // Bounded: runs 51-100 grew the data by a small fraction of the 50 full
+  // reports they stored (their compacted summaries and page slack); without
+  // the pruning it is all of it.
+  const std::uintmax_t stored = 50 * report(0).size();
+  EXPECT_LT(sizes.back() - sizes[4], stored / 5) << sizes[4] << " -> " << sizes.back() << " bytes; 50 reports are "
+                                                 << stored;
 }
 
 TEST_F(StateDbTest, SecondRunLockIsRefused) {

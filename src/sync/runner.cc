@@ -100,7 +100,10 @@ class Runner {
     LogInfo(command + " finished: " + SummaryLine() + " exit=" + std::to_string(report_.exit_code));
     if (run_id && !scratch_) {
       std::string json = ReportJson(report_, command);
-      (void)db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code, json);
+      if (auto st = db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code, json,
+                                   cfg_.state.keep_runs);
+          !st)
+        LogError("could not record the run's end in the state database: " + st.error().message);
       WriteReportFile(*run_id, json);
     }
     SetRunId("");
@@ -132,6 +135,15 @@ class Runner {
     std::ofstream out(file);
     out << json << "\n";
     if (out) report_.report_file = file.string();
+    // The newest [state] keep_runs reports are kept (the summaries of all
+    // runs stay in state.db).
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      long long n = 0;
+      if (name.rfind("run-", 0) != 0 || name.size() < 10 || name.substr(name.size() - 5) != ".json") continue;
+      if (!ParseInt64(name.substr(4, name.size() - 9), &n)) continue;
+      if (n <= id - cfg_.state.keep_runs) fs::remove(e.path(), ec);
+    }
   }
 
   // [[hooks]] for this job, in config order. A failing hook makes the run
