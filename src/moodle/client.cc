@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <span>
@@ -14,12 +15,54 @@
 #include <nlohmann/json.hpp>
 
 #include "moodle/wire.h"
+#include "util/moodle_values.h"
 #include "util/secrets.h"
 #include "util/strings.h"
 
 namespace enrolsync::moodle {
 
 using nlohmann::json;
+
+const char* TransportFailureName(TransportFailure kind) {
+  switch (kind) {
+    case TransportFailure::kNone: return "";
+    case TransportFailure::kConnect: return "connect";
+    case TransportFailure::kUnavailable: return "unavailable";
+    case TransportFailure::kGateway: return "gateway";
+    case TransportFailure::kTimeout: return "timeout";
+    case TransportFailure::kDropped: return "dropped";
+    case TransportFailure::kServerError: return "server error";
+  }
+  return "";
+}
+
+Error TransportError(ErrorCode code, TransportFailure kind, std::string message) {
+  return Error{code, std::move(message), TransportFailureName(kind), std::string(kTransportException)};
+}
+
+TransportFailure TransportFailureOf(const Error& e) {
+  if (e.moodle_exception != kTransportException) return TransportFailure::kNone;
+  for (TransportFailure k : {TransportFailure::kConnect, TransportFailure::kUnavailable, TransportFailure::kGateway,
+                             TransportFailure::kTimeout, TransportFailure::kDropped, TransportFailure::kServerError})
+    if (e.moodle_errorcode == TransportFailureName(k)) return k;
+  return TransportFailure::kNone;
+}
+
+bool MayHaveApplied(const Error& e) {
+  switch (TransportFailureOf(e)) {
+    case TransportFailure::kGateway:
+    case TransportFailure::kTimeout:
+    case TransportFailure::kDropped:
+    case TransportFailure::kServerError: return true;
+    default: return false;
+  }
+}
+
+bool IsUnreachable(const Error& e) {
+  if (e.code != ErrorCode::kTransient) return false;
+  const TransportFailure k = TransportFailureOf(e);
+  return k != TransportFailure::kServerError;  // kNone: a test transport's transient error
+}
 
 namespace {
 
@@ -124,18 +167,34 @@ void RunPool(std::size_t n, int concurrency, const std::function<void(std::size_
 }
 
 // Why a failed call is worth sending again, or "" when it is not. Only
-// failures after which nothing was committed qualify:
-// - transient transport failures (the existing retry);
+// failures after which nothing was committed, or after which sending it
+// again is harmless, qualify:
+// - transient transport failures: cannot connect, HTTP 502/503/504, a
+//   timeout or a dropped connection (Transport). A TLS handshake failure,
+//   HTTP 500 (a PHP fatal error: a memory or time limit, a broken plugin;
+//   Moodle may have committed part of it and the same call fails the same
+//   way) and every other status are kIo and never sent again;
 // - a Moodle database error: every write function enrolsync calls runs in one
 //   delegated transaction, which Moodle rolls back on a dml exception. A
 //   PostgreSQL deadlock arrives as {"exception":"dml_write_exception",
 //   "errorcode":"dmlwriteexception","message":"Error writing to database"}
 //   (dml_read_exception/dmlreadexception for a read), with "ERROR: deadlock
 //   detected" in debuginfo only when the site has debugging on.
+// Whether the function may be sent again after an unknown outcome is
+// decided by the caller (IsIdempotent).
 std::string RetryReason(const Error& e) {
   if (e.code == ErrorCode::kTransient) {
-    if (e.message.find("answered HTTP") != std::string::npos) return "HTTP 5xx";
-    if (e.message.find("no complete answer") != std::string::npos) return "timeout";
+    switch (TransportFailureOf(e)) {
+      case TransportFailure::kUnavailable:
+      case TransportFailure::kGateway: return "HTTP 5xx";
+      case TransportFailure::kTimeout: return "timeout";
+      case TransportFailure::kDropped: return "connection dropped";
+      case TransportFailure::kConnect: return "connection";
+      case TransportFailure::kServerError: return "";
+      case TransportFailure::kNone: break;
+    }
+    // A transient error from a Transport that does not say what became of
+    // the request (a test's): taken as "nothing was sent".
     return "connection";
   }
   if (e.code == ErrorCode::kMoodle &&
@@ -146,6 +205,37 @@ std::string RetryReason(const Error& e) {
     return "database error";
   }
   return "";
+}
+
+// The contract for a call whose outcome is unknown (MayHaveApplied: the
+// request reached Moodle, then a timeout, a dropped connection or a
+// gateway's 502/504). Sending it again is safe only when doing a thing twice
+// is the same as doing it once: enrol_manual_enrol_users (it sets the whole
+// enrolment state), enrol_manual_unenrol_users, core_role_(un)assign_roles,
+// core_user_update_users, and every read. core_course_create_courses and
+// core_user_create_users are not: a second create fails on the duplicate
+// shortname, idnumber or username (and for users, half-applied batches
+// could not be told apart); core_user_delete_users fails on the user it
+// already deleted. Those are not sent again: their items fail with the
+// error, the executor keeps their pending intents (sync/executor.cc,
+// Answered), and the next run reads back what Moodle applied before it
+// plans (sync/reconcile.cc: a created course is found by shortname and
+// idnumber; a created user is found by the user sync's read of its auth
+// and adopted). Failures after which nothing reached Moodle (cannot
+// connect, HTTP 503, a rolled-back deadlock) are retried for every function.
+bool IsIdempotent(std::string_view fn) {
+  return fn != "core_course_create_courses" && fn != "core_user_create_users" && fn != "core_user_delete_users";
+}
+
+// Moodle's messages can echo a parameter ("… the value is "…", the server
+// was expecting …"): a value of a megabyte must not be printed whole. A
+// message longer than this is cut, with its length shown (ShownValue).
+constexpr std::size_t kMaxMessage = 1000;
+
+// The message of `e` without the function name in front of it.
+std::string WithoutFunction(const std::string& fn, const std::string& message) {
+  if (message.rfind(fn + ": ", 0) == 0) return message.substr(fn.size() + 2);
+  return message;
 }
 
 // One write operation: how to flatten an item, how many form variables it
@@ -229,13 +319,55 @@ struct Client::Impl {
   std::chrono::steady_clock::time_point busy_since;
   double waited = 0;
 
+  // ClientOptions::give_up_after: since when every call has failed with an
+  // unreachable-type error (nullopt: the last one got an answer), the last
+  // such error, and the error every call gets once the client gave up.
+  std::optional<std::chrono::steady_clock::time_point> down_since;
+  std::string last_down;
+  std::optional<Error> gave_up;
+
+  std::chrono::steady_clock::time_point Now() const {
+    return opts.now ? opts.now() : std::chrono::steady_clock::now();
+  }
+  void Sleep(std::chrono::milliseconds d) const {
+    if (opts.sleep) opts.sleep(d);
+    else std::this_thread::sleep_for(d);
+  }
+
+  // Notes how a call ended for give_up_after; returns the give-up error
+  // when the client has given up.
+  std::optional<Error> NoteOutcome(const Error* failure) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (gave_up) return gave_up;
+    if (!failure || !IsUnreachable(*failure)) {
+      down_since.reset();
+      return std::nullopt;
+    }
+    const auto now = Now();
+    last_down = failure->message;
+    if (!down_since) {
+      down_since = now;
+      return std::nullopt;
+    }
+    if (opts.give_up_after.count() <= 0 || now - *down_since < opts.give_up_after) return std::nullopt;
+    const long long secs = std::chrono::duration_cast<std::chrono::seconds>(now - *down_since).count();
+    gave_up = Error{ErrorCode::kTransient,
+                    "Moodle unreachable for " + std::to_string(secs) + " s (last: " + last_down + "); giving up",
+                    failure->moodle_errorcode, failure->moodle_exception};
+    return gave_up;
+  }
+  std::optional<Error> GaveUp() {
+    std::lock_guard<std::mutex> lock(mu);
+    return gave_up;
+  }
+
   void CallStarts() {
     std::lock_guard<std::mutex> lock(mu);
-    if (in_flight++ == 0) busy_since = std::chrono::steady_clock::now();
+    if (in_flight++ == 0) busy_since = Now();
   }
   void CallEnds() {
     std::lock_guard<std::mutex> lock(mu);
-    if (--in_flight == 0) waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - busy_since).count();
+    if (--in_flight == 0) waited += std::chrono::duration<double>(Now() - busy_since).count();
   }
   std::mt19937_64 rng{std::random_device{}()};
 
@@ -262,13 +394,19 @@ struct Client::Impl {
   }
 
   // One web-service call, sent again (with backoff) only when RetryReason()
-  // says nothing was committed: transient failures and Moodle's rolled-back
-  // database errors (deadlocks). Any other Moodle exception is never
-  // retried: the answer would not change.
+  // says it is worth it and, when the call may already have been applied,
+  // only for idempotent functions (IsIdempotent). Any other Moodle exception
+  // is never retried: the answer would not change. Once the client has given
+  // up on an unreachable Moodle (give_up_after), fails at once.
   Result<Reply> Exchange(std::string_view function, const FormFields& params) {
     const std::string fn(function);
     for (int attempt = 0;; ++attempt) {
-      const auto t0 = std::chrono::steady_clock::now();
+      if (auto given_up = GaveUp()) {
+        Error e = *given_up;
+        e.message = fn + ": " + e.message;
+        return Fail(std::move(e));
+      }
+      const auto t0 = Now();
       Result<Reply> out;
       try {
         CallStarts();
@@ -292,15 +430,32 @@ struct Client::Impl {
       } catch (const std::exception& ex) {
         out = Fail(ErrorCode::kInternal, fn + ": unexpected exception: " + ex.what());
       }
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double secs = std::chrono::duration<double>(Now() - t0).count();
       Record(fn, secs, !out.has_value());
-      if (out) return out;
+      if (out) {
+        NoteOutcome(nullptr);
+        return out;
+      }
       Error e = std::move(out.error());
       e.message = Redact(e.message);
       e.moodle_errorcode = Redact(e.moodle_errorcode);
       e.moodle_exception = Redact(e.moodle_exception);
+      if (e.message.size() > kMaxMessage) e.message = ShownValue(e.message, kMaxMessage);
       if (e.message.rfind(fn, 0) != 0) e.message = fn + ": " + e.message;
-      const std::string reason = RetryReason(e);
+      {
+        Error bare = e;
+        bare.message = WithoutFunction(fn, e.message);
+        if (auto given_up = NoteOutcome(&bare)) {
+          if (attempt > 0) e.message += " (gave up after " + std::to_string(attempt + 1) + " attempts)";
+          return Fail(std::move(e));  // this call's own error; the next call gets the give-up
+        }
+      }
+      std::string reason = RetryReason(e);
+      if (!reason.empty() && MayHaveApplied(e) && !IsIdempotent(fn)) {
+        e.message += "; not sent again (a second " + fn +
+                     " would fail on the duplicate): the next run reads back what Moodle applied";
+        return Fail(std::move(e));
+      }
       // A database error that does not say "deadlock" (debugging off) may be
       // one, or may repeat for ever: it gets one more try only.
       const int limit = reason == "database error" ? std::min(1, opts.max_retries) : opts.max_retries;
@@ -310,7 +465,7 @@ struct Client::Impl {
             std::lock_guard<std::mutex> lock(mu);
             ++retries[reason];
           }
-          std::this_thread::sleep_for(Backoff(attempt));
+          Sleep(Backoff(attempt));
           continue;
         }
         if (attempt > 0) e.message += " (gave up after " + std::to_string(attempt + 1) + " attempts)";
@@ -350,7 +505,8 @@ struct Client::Impl {
       for (std::size_t pos = 0; pos < items.size(); ++pos) {
         if (auto w = refused.find(pos); w != refused.end()) {
           out[items[pos]] = Fail(Error{ErrorCode::kMoodle,
-                                       Redact(job.function + ": Moodle refused it: " + w->second.second + " (" +
+                                       Redact(job.function + ": Moodle refused it: " +
+                                              ShownValue(w->second.second, kMaxMessage) + " (" +
                                               w->second.first + ")"),
                                        w->second.first, "warning"});
         } else if (parsed && ids[pos] >= 0) {

@@ -51,11 +51,24 @@ struct ClientOptions {
   // core_user_create/update/delete_users; < 1 = `concurrency`.
   int user_concurrency = 0;
   std::chrono::seconds timeout{120};
-  // Retries of calls after which nothing was committed: transient failures
-  // (connect, 5xx, timeout) and Moodle's rolled-back database errors
-  // (deadlock); a dml error that does not say why is retried once.
+  // Retries of transient failures: connect, HTTP 502/503/504, timeout or a
+  // dropped connection (for the idempotent functions only: see the write
+  // calls), and Moodle's rolled-back database errors (deadlock); a dml
+  // error that does not say why is retried once.
   int max_retries = 3;
   std::chrono::milliseconds retry_base{400};  // backoff: base * 2^attempt
+  // A Moodle that cannot be reached: once calls have failed with
+  // connection-type errors (cannot connect, dropped, timeout, HTTP
+  // 502/503/504) and nothing else for this long, every further call of this
+  // Client fails at once ("Moodle unreachable for 60 s (last: …); giving
+  // up"), so a run against a dead server ends within one bounded interval
+  // instead of each batch retrying on its own. Any answer from Moodle
+  // (an exception too) starts the interval again. 0 = never give up.
+  std::chrono::seconds give_up_after{60};
+  // The clock and the sleep between retries; empty = steady_clock and
+  // std::this_thread::sleep_for. Tests inject a fake time.
+  std::function<std::chrono::steady_clock::time_point()> now;
+  std::function<void(std::chrono::milliseconds)> sleep;
   // When set and true, write operations send no further batch (a batch in
   // flight completes); the unsent items fail with "not sent: stopping".
   // Used for a graceful SIGTERM. Not owned.
@@ -65,11 +78,35 @@ struct ClientOptions {
 // Ordered form fields, already flattened: {"courses[0][fullname]", "Art"}.
 using FormFields = std::vector<std::pair<std::string, std::string>>;
 
+// What became of a request that got no answer from Moodle. A transport
+// error carries it in Error::moodle_exception = kTransportException and
+// Error::moodle_errorcode = TransportFailureName(kind) (TransportError()).
+enum class TransportFailure {
+  kNone,         // not a transport failure: Moodle answered, or enrolsync refused
+  kConnect,      // nothing was sent: cannot connect, TLS handshake, sending failed
+  kUnavailable,  // HTTP 503: refused before Moodle ran
+  kGateway,      // HTTP 502/504: a proxy got no answer from Moodle, which may have applied it
+  kTimeout,      // sent, no answer within the timeout: Moodle may have applied it
+  kDropped,      // sent, the connection dropped before the answer: Moodle may have applied it
+  kServerError,  // HTTP 500 (a PHP fatal error) or another status: not retried; may have applied it
+};
+inline constexpr std::string_view kTransportException = "transport";
+const char* TransportFailureName(TransportFailure kind);
+Error TransportError(ErrorCode code, TransportFailure kind, std::string message);
+TransportFailure TransportFailureOf(const Error& e);
+// Whether Moodle may have applied a call that failed this way: the request
+// reached it and no answer said what became of it.
+bool MayHaveApplied(const Error& e);
+// The failures that say Moodle cannot be reached (they count towards
+// ClientOptions::give_up_after).
+bool IsUnreachable(const Error& e);
+
 // The I/O seam: one POST of one web-service function. The real one speaks
 // HTTP(S); tests of the executor may substitute another.
-// Post() returns the raw body of a 200 answer, or an Error classified as
-// kTransient (connection failure, timeout, HTTP 5xx), kAuth (HTTP 403:
-// web services disabled) or kIo (anything else).
+// Post() returns the raw body of a 200 answer, or a TransportError:
+// kTransient (connect, dropped, timeout, HTTP 502/503/504), kAuth (HTTP 403:
+// web services disabled), kIo (a TLS handshake or certificate failure, HTTP
+// 500 and every other status: not worth sending again) or kConfig.
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -204,6 +241,11 @@ class Client {
   // has one entry per input item, in input order. A batch that fails with
   // kMessageNotSent is not bisected: each of its items gets that error and the
   // caller verifies whether the change was committed.
+  // A batch whose outcome is unknown (MayHaveApplied: sent, then a timeout,
+  // a dropped connection, HTTP 502/504) is sent again only by the
+  // idempotent calls (enrol, unenrol, roles, user updates); CreateCourses,
+  // CreateUsers and DeleteUsers report it failed instead (see client.cc,
+  // IsIdempotent), and the caller reads back next run what Moodle did.
   std::vector<Result<MoodleId>> CreateCourses(const std::vector<NewCourse>& courses,
                                               const Progress& progress = {},
       const BatchDone& batch_done = {});
@@ -236,7 +278,8 @@ class Client {
   // run waited on Moodle (parallel calls count once). Thread-safe.
   double WaitSeconds() const;
   // Calls sent again since construction, by reason: "deadlock",
-  // "database error", "timeout", "connection", "HTTP 5xx". Thread-safe.
+  // "database error", "timeout", "connection", "connection dropped",
+  // "HTTP 5xx". Thread-safe.
   std::map<std::string, int> Retries() const;
 
  private:

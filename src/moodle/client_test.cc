@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "moodle/client.h"
 #include "moodle/testing/fake_moodle.h"
@@ -641,6 +642,18 @@ TEST(DecodeHtmlTest, RoundTripsFormatStringAndSOfPlainNames) {
   EXPECT_EQ(testing::S("O'Brien & \"x\" &#039;"), "O&#039;Brien &amp; &quot;x&quot; &#039;");
 }
 
+// Found with fuzz/ws_response_fuzz: an id sent as a float outside long long's
+// range (1e308) was converted with undefined behaviour (UBSan); on x86 it
+// came out as -9223372036854775808.
+TEST(WireTest, FloatIdOutsideLongLongIsNoId) {
+  const auto j = nlohmann::json::parse(R"({"a": 1e308, "b": -1e300, "c": 12.0, "d": 9.3e18, "e": -9.2e18})");
+  EXPECT_EQ(wire::JId(j, "a"), 0);
+  EXPECT_EQ(wire::JId(j, "b"), 0);
+  EXPECT_EQ(wire::JId(j, "c"), 12);
+  EXPECT_EQ(wire::JId(j, "d"), 0);
+  EXPECT_EQ(wire::JId(j, "e"), -9200000000000000000LL);
+}
+
 TEST_F(ClientTest, CourseAndCategoryNamesAreDecoded) {
   const std::string shortname = "Design & Technology - 7/DT1";
   const std::string fullname = "Design & Technology <Year 7> \"O'Brien\"";
@@ -788,6 +801,211 @@ TEST_F(ClientTest, DeadlockedCallsAreRetriedAndCountedByReason) {
   EXPECT_EQ(retries["deadlock"], 2);
   EXPECT_EQ(retries["database error"], 1);
   EXPECT_EQ(retries.size(), 2u);
+}
+
+// A Transport that fails (or answers) as told, on a fake clock: each Post
+// takes `post_time` of fake time, and the client's backoff sleeps advance
+// the same clock instead of sleeping.
+class ScriptedTransport : public Transport {
+ public:
+  using Script = std::function<Result<std::string>(std::string_view function, int index)>;
+  ScriptedTransport(Script script, std::shared_ptr<std::chrono::steady_clock::time_point> clock,
+                    std::chrono::milliseconds post_time)
+      : script_(std::move(script)), clock_(std::move(clock)), post_time_(post_time) {}
+  Result<std::string> Post(std::string_view function, const FormFields&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    *clock_ += post_time_;
+    ++posts_[std::string(function)];
+    return script_(function, total_++);
+  }
+  int posts(const std::string& fn) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = posts_.find(fn);
+    return it == posts_.end() ? 0 : it->second;
+  }
+  int total() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return total_;
+  }
+
+ private:
+  Script script_;
+  std::shared_ptr<std::chrono::steady_clock::time_point> clock_;
+  std::chrono::milliseconds post_time_;
+  mutable std::mutex mu_;
+  std::map<std::string, int> posts_;
+  int total_ = 0;
+};
+
+struct FakeTime {
+  std::shared_ptr<std::chrono::steady_clock::time_point> clock =
+      std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::time_point{});
+  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+  void Install(ClientOptions& o) const {
+    auto c = clock;
+    auto m = mu;
+    o.now = [c, m] {
+      std::lock_guard<std::mutex> lock(*m);
+      return *c;
+    };
+    o.sleep = [c, m](std::chrono::milliseconds d) {
+      std::lock_guard<std::mutex> lock(*m);
+      *c += d;
+    };
+  }
+  double Seconds() const { return std::chrono::duration<double>(clock->time_since_epoch()).count(); }
+};
+
+Error Refused() {
+  return TransportError(ErrorCode::kTransient, TransportFailure::kConnect,
+                        "cannot connect to moodle.school (Connection)");
+}
+
+// A dead Moodle: every batch used to do its own retries with backoff, so a
+// run kept at it for minutes (117 s seen). Once calls have failed with
+// connection-type errors for give_up_after, every further call fails at
+// once with the reason, and no more requests go out.
+TEST_F(ClientTest, ADeadMoodleIsGivenUpOnAfterGiveUpAfter) {
+  FakeTime time;
+  auto* transport = new ScriptedTransport([](std::string_view, int) -> Result<std::string> { return Fail(Refused()); },
+                                          time.clock, std::chrono::milliseconds(1000));
+  ClientOptions o;
+  o.url = "https://moodle.school";
+  o.token = kToken;
+  o.max_retries = 3;
+  o.retry_base = std::chrono::milliseconds(400);
+  o.give_up_after = std::chrono::seconds(60);
+  o.max_batch_rows = 100;
+  o.enrol_concurrency = 1;
+  time.Install(o);
+  Client client(o, std::unique_ptr<Transport>(transport));
+  std::vector<ManualEnrolment> rows;
+  for (int i = 0; i < 20000; ++i) rows.push_back({100 + i / 25, 1000 + i, 5, false});
+  auto st = client.EnrolUsers(rows);
+  ASSERT_EQ(st.size(), rows.size());
+  // Each post takes 1 s of fake time: without the give-up, 200 batches of 4
+  // attempts would take 800 posts and about 1,200 s.
+  EXPECT_LE(time.Seconds(), 75.0) << transport->total() << " posts";
+  EXPECT_LE(transport->total(), 70);
+  int unreachable = 0;
+  for (const auto& s : st) {
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().code, ErrorCode::kTransient);
+    if (s.error().message.find("Moodle unreachable for") != std::string::npos) {
+      ++unreachable;
+      // 60 s and a backoff's worth of fake time (jitter).
+      const std::string& m = s.error().message;
+      EXPECT_EQ(m.rfind("enrol_manual_enrol_users: Moodle unreachable for 6", 0), 0u) << m;
+      EXPECT_NE(m.find(" s (last: cannot connect to moodle.school (Connection)); giving up"), std::string::npos) << m;
+    }
+  }
+  EXPECT_GE(unreachable, 18000);
+  // Every later call fails at once, reads too, without a request.
+  const int before = transport->total();
+  auto info = client.GetSiteInfo();
+  ASSERT_FALSE(info);
+  EXPECT_NE(info.error().message.find("core_webservice_get_site_info: Moodle unreachable for 6"), std::string::npos)
+      << info.error().message;
+  EXPECT_EQ(transport->total(), before);
+}
+
+// Failures with answers in between are not a dead Moodle: the interval
+// starts again with every answer (an exception counts: Moodle is there).
+TEST_F(ClientTest, AnswersInBetweenKeepTheClientFromGivingUp) {
+  FakeTime time;
+  const std::string refusal = ResponseOf("36-enrol_manual_enrol_users-badrole");
+  auto* transport = new ScriptedTransport(
+      [&](std::string_view, int i) -> Result<std::string> {
+        if (i % 3 == 2) return refusal;  // Moodle answers (refuses) every third call
+        return Fail(Refused());
+      },
+      time.clock, std::chrono::milliseconds(20000));
+  ClientOptions o;
+  o.url = "https://moodle.school";
+  o.token = kToken;
+  o.max_retries = 3;
+  o.give_up_after = std::chrono::seconds(60);
+  time.Install(o);
+  Client client(o, std::unique_ptr<Transport>(transport));
+  for (int k = 0; k < 30; ++k) {
+    auto r = client.Call("core_webservice_get_site_info", {});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message.find("giving up"), std::string::npos) << k << ": " << r.error().message;
+  }
+  EXPECT_GT(time.Seconds(), 600.0);
+}
+
+// A write whose outcome is unknown (sent, then the connection dropped or the
+// answer timed out) is sent again only when doing it twice is harmless:
+// enrolments yes; course and user creation no (a re-send fails on the
+// duplicate shortname or username). A failure before anything was sent is
+// retried for every function.
+TEST_F(ClientTest, OnlyIdempotentWritesAreSentAgainAfterAPossiblyAppliedFailure) {
+  FakeTime time;
+  TransportFailure kind = TransportFailure::kDropped;
+  auto* transport = new ScriptedTransport(
+      [&](std::string_view, int) -> Result<std::string> {
+        if (kind == TransportFailure::kTimeout)
+          return Fail(TransportError(ErrorCode::kTransient, kind, "no answer from moodle.school within 120 s"));
+        if (kind == TransportFailure::kGateway)
+          return Fail(TransportError(ErrorCode::kTransient, kind, "moodle.school answered HTTP 504"));
+        if (kind == TransportFailure::kConnect) return Fail(Refused());
+        return Fail(TransportError(ErrorCode::kTransient, kind,
+                                   "connection to moodle.school dropped after the request was sent; Moodle may have "
+                                   "applied it"));
+      },
+      time.clock, std::chrono::milliseconds(10));
+  ClientOptions o;
+  o.url = "https://moodle.school";
+  o.token = kToken;
+  o.max_retries = 3;
+  time.Install(o);
+  Client client(o, std::unique_ptr<Transport>(transport));
+  for (TransportFailure k : {TransportFailure::kDropped, TransportFailure::kTimeout, TransportFailure::kGateway}) {
+    kind = k;
+    const int creates = transport->posts("core_course_create_courses");
+    auto made = client.CreateCourses({{"Art", "ART", "ART1", 1, {}, {}}});
+    ASSERT_FALSE(made[0]);
+    EXPECT_EQ(transport->posts("core_course_create_courses") - creates, 1) << TransportFailureName(k);
+    EXPECT_NE(made[0].error().message.find("not sent again"), std::string::npos) << made[0].error().message;
+    EXPECT_TRUE(MayHaveApplied(made[0].error()));
+    const int user_creates = transport->posts("core_user_create_users");
+    auto users = client.CreateUsers({{"ann", "ldap", {{"firstname", "Ann"}}}});
+    ASSERT_FALSE(users[0]);
+    EXPECT_EQ(transport->posts("core_user_create_users") - user_creates, 1) << TransportFailureName(k);
+    const int enrols = transport->posts("enrol_manual_enrol_users");
+    auto st = client.EnrolUsers({{3, 4, 5, false}});
+    ASSERT_FALSE(st[0]);
+    EXPECT_EQ(transport->posts("enrol_manual_enrol_users") - enrols, 4) << TransportFailureName(k);
+  }
+  EXPECT_EQ(transport->posts("core_course_create_courses"), 3);
+  // Nothing reached Moodle: sent again, creates too.
+  kind = TransportFailure::kConnect;
+  auto made = client.CreateCourses({{"Art", "ART", "ART1", 1, {}, {}}});
+  ASSERT_FALSE(made[0]);
+  EXPECT_EQ(transport->posts("core_course_create_courses"), 3 + 4);
+  EXPECT_FALSE(MayHaveApplied(made[0].error()));
+  EXPECT_EQ(client.Retries()["connection dropped"], 3 * 1);
+}
+
+// A Moodle message that echoes a parameter of a megabyte is cut, with its
+// length shown, in the item's error.
+TEST_F(ClientTest, AHugeValueEchoedInAMoodleMessageIsCut) {
+  const std::string value(1 << 20, 'a');
+  const std::string body = nlohmann::json{{"exception", "invalid_parameter_exception"},
+                                          {"errorcode", "invalidparameter"},
+                                          {"message", "Invalid parameter value detected (users => Invalid parameter "
+                                                      "value detected (0 => Invalid parameter value detected "
+                                                      "(department => the value is \"" +
+                                                          value + "\")))"}}
+                               .dump();
+  FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, body}; });
+  Client client(Options(server));
+  auto r = client.UpdateUsers({{5, {{"department", value}}, std::nullopt}});
+  ASSERT_FALSE(r[0]);
+  EXPECT_LT(r[0].error().message.size(), 1200u);
+  EXPECT_NE(r[0].error().message.find("aaaa…"), std::string::npos);
+  EXPECT_NE(r[0].error().message.find("characters)"), std::string::npos) << r[0].error().message.substr(0, 300);
 }
 
 }  // namespace

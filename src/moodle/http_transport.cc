@@ -1,6 +1,7 @@
 // The real Transport: HTTP(S) POSTs through cpp-httplib, one keep-alive
 // connection per concurrent caller, reused across calls.
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -69,26 +70,43 @@ class HttpTransport : public Transport {
     std::unique_ptr<httplib::Client> conn = Acquire();
     if (!conn->is_valid()) return Fail(ErrorCode::kConfig, Redact(fn + ": cannot use Moodle url " + options_.url));
     httplib::Headers headers = {{"Accept", "application/json"}, {"User-Agent", "enrolsync"}};
+    const auto sent_at = std::chrono::steady_clock::now();
     httplib::Result res = conn->Post(site_.path + std::string(wire::kEndpoint), headers, body,
                                      "application/x-www-form-urlencoded");
     body.clear();
-    if (!res) return Fail(Classify(fn, res.error()));  // the connection is dropped, not reused
+    if (!res) {  // the connection is dropped, not reused
+      return Fail(Classify(fn, res.error(), std::chrono::steady_clock::now() - sent_at));
+    }
     const int status = res->status;
     std::string answer = std::move(res->body);
     Release(std::move(conn));
     if (status == 200) return answer;
+    const std::string http = fn + ": " + site_.host + " answered HTTP " + std::to_string(status);
     if (status == 403) {
       // Moodle answers 403 with an empty body when web services are disabled
       // site-wide; any other 403 (a proxy, a WAF) is still a refusal.
-      return Fail(ErrorCode::kAuth, answer.empty()
-                                        ? fn + ": web services are disabled on the site (HTTP 403)"
-                                        : fn + ": access refused by " + site_.host + " (HTTP 403)");
+      return Fail(ErrorCode::kAuth, answer.empty() ? fn + ": web services are disabled on the site (HTTP 403)"
+                                                   : fn + ": access refused by " + site_.host + " (HTTP 403)");
     }
-    if (status >= 500) {
-      return Fail(ErrorCode::kTransient, fn + ": " + site_.host + " answered HTTP " + std::to_string(status));
-    }
-    return Fail(ErrorCode::kIo, fn + ": " + site_.host + " answered HTTP " + std::to_string(status) +
-                                    " (is the url the Moodle site root?)");
+    // Only 502, 503 and 504 are worth sending again. 503: the server refused
+    // it before Moodle ran. 502/504: a proxy in front of Moodle got no
+    // (timely) answer from it; Moodle may still have applied it.
+    if (status == 503) return Fail(TransportError(ErrorCode::kTransient, TransportFailure::kUnavailable, http));
+    if (status == 502 || status == 504)
+      return Fail(TransportError(ErrorCode::kTransient, TransportFailure::kGateway,
+                                 http + " (a proxy got no answer from Moodle; Moodle may have applied it)"));
+    // Moodle answers its own errors with HTTP 200. A 500 is PHP dying inside
+    // Moodle (a fatal error: memory_limit, max_execution_time, a broken
+    // plugin) after it may have written some of the call; the same call dies
+    // the same way again, so it is not retried.
+    if (status == 500)
+      return Fail(TransportError(ErrorCode::kIo, TransportFailure::kServerError,
+                                 http + " (a PHP fatal error on the site, such as a memory or time limit: see its web "
+                                        "server's error log; Moodle may have applied part of it); not retried"));
+    if (status > 500)
+      return Fail(TransportError(ErrorCode::kIo, TransportFailure::kServerError, http + "; not retried"));
+    return Fail(TransportError(ErrorCode::kIo, TransportFailure::kServerError, http +
+                                    " (is the url the Moodle site root?)"));
   }
 
  private:
@@ -121,38 +139,56 @@ class HttpTransport : public Transport {
     idle_.push_back(std::move(conn));
   }
 
-  Error Classify(const std::string& fn, httplib::Error err) const {
+  // cpp-httplib 0.11 (ClientImpl::send / process_request): Connection,
+  // ConnectionTimeout and BindIPAddress come from connecting, SSLConnection
+  // and the certificate errors from the TLS handshake, Write from sending the
+  // request line, headers or body (a request Moodle never got whole): in
+  // each, nothing ran in Moodle. Read means the whole request was sent and
+  // the answer did not come (the read timeout, or the connection closed or
+  // reset): Moodle may have applied it. Canceled and Unknown are taken as
+  // "may have applied" too.
+  Error Classify(const std::string& fn, httplib::Error err, std::chrono::steady_clock::duration took) const {
     const std::string detail = httplib::to_string(err);
-    const std::string secs = std::to_string(std::max<long long>(options_.timeout.count(), 1));
+    const auto timeout = std::max<std::chrono::seconds>(options_.timeout, std::chrono::seconds(1));
+    const std::string secs = std::to_string(timeout.count());
+    auto error = [&](ErrorCode code, TransportFailure kind, const std::string& text) {
+      return TransportError(code, kind, Redact(fn + ": " + text));
+    };
     switch (err) {
       case httplib::Error::Connection:
       case httplib::Error::ConnectionTimeout:
-        return Error{ErrorCode::kTransient, Redact(fn + ": cannot connect to " + site_.host + " (" + detail + ")"),
-                     {}, {}};
-      case httplib::Error::Read:
-        return Error{ErrorCode::kTransient,
-                     Redact(fn + ": no complete answer from " + site_.host + " within " + secs +
-                            " s (read timeout or connection dropped)"),
-                     {}, {}};
+      case httplib::Error::BindIPAddress:
+        return error(ErrorCode::kTransient, TransportFailure::kConnect,
+                     "cannot connect to " + site_.host + " (" + detail + ")");
       case httplib::Error::Write:
-        return Error{ErrorCode::kTransient, Redact(fn + ": connection to " + site_.host + " dropped while sending"),
-                     {}, {}};
+        return error(ErrorCode::kTransient, TransportFailure::kConnect,
+                     "connection to " + site_.host + " dropped while sending the request (not applied)");
+      case httplib::Error::Read:
+        // The read timeout ends a wait of `timeout`; anything much sooner is
+        // the server closing or resetting the connection.
+        if (took + std::chrono::milliseconds(200) >= timeout)
+          return error(ErrorCode::kTransient, TransportFailure::kTimeout,
+                       "no answer from " + site_.host + " within " + secs +
+                           " s (read timeout); Moodle may have applied it");
+        return error(ErrorCode::kTransient, TransportFailure::kDropped,
+                     "connection to " + site_.host + " dropped after the request was sent; Moodle may have applied it");
       case httplib::Error::SSLConnection:
-        return Error{ErrorCode::kTransient, Redact(fn + ": TLS handshake with " + site_.host + " failed"), {}, {}};
+        return error(ErrorCode::kIo, TransportFailure::kConnect,
+                     "TLS handshake with " + site_.host +
+                         " failed (does it speak TLS on this port, with a protocol and cipher OpenSSL accepts?); "
+                         "not retried");
       case httplib::Error::SSLServerVerification:
-        return Error{ErrorCode::kIo,
-                     Redact(fn + ": the TLS certificate of " + site_.host +
-                            " could not be verified (set ca_file to the site's CA bundle)"),
-                     {}, {}};
+        return error(ErrorCode::kIo, TransportFailure::kConnect,
+                     "the TLS certificate of " + site_.host +
+                         " could not be verified (set ca_file to the site's CA bundle)");
       case httplib::Error::SSLLoadingCerts:
-        return Error{ErrorCode::kConfig,
-                     Redact(fn + ": cannot load CA certificates" +
-                            (options_.ca_file.empty() ? std::string(" from the system store")
-                                                      : " from '" + options_.ca_file + "'")),
-                     {}, {}};
+        return error(ErrorCode::kConfig, TransportFailure::kConnect,
+                     "cannot load CA certificates" + (options_.ca_file.empty()
+                                                          ? std::string(" from the system store")
+                                                          : " from '" + options_.ca_file + "'"));
       default:
-        return Error{ErrorCode::kTransient, Redact(fn + ": request to " + site_.host + " failed (" + detail + ")"),
-                     {}, {}};
+        return error(ErrorCode::kTransient, TransportFailure::kDropped,
+                     "request to " + site_.host + " failed (" + detail + "); Moodle may have applied it");
     }
   }
 

@@ -1,7 +1,14 @@
 // The HTTP transport against a real httplib::Server on 127.0.0.1: exact form
 // encoding (from the transcripts), HTTP status classification, timeouts,
 // retries and keep-alive.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -308,6 +315,143 @@ TEST_F(TransportTest, KeepAliveReusesConnections) {
   for (const auto& s : client.EnrolUsers(many)) ASSERT_TRUE(s);
   EXPECT_EQ(server.request_count(), 40u);
   EXPECT_LE(server.connections(), 2u);  // one per worker, reused
+}
+
+// Only 502, 503 and 504 are sent again. HTTP 500 is PHP dying inside Moodle
+// (a fatal error, a memory or time limit) after it may have written part of
+// the call, and the same call dies the same way again; 501, 505 and the
+// rest are not transient either. They used to be retried as "HTTP 5xx".
+TEST_F(TransportTest, OnlyHttp502To504AreRetried) {
+  for (int status : {500, 501, 505, 507}) {
+    FakeMoodle server([&](const SeenRequest&, int) { return Reply{status, "<html>error</html>"}; });
+    ClientOptions o = Options(server);
+    o.max_retries = 3;
+    o.retry_base = std::chrono::milliseconds(1);
+    Client client(o);
+    auto r = client.EnrolUsers({{3, 4, 5, false}});
+    ASSERT_FALSE(r[0]);
+    EXPECT_EQ(r[0].error().code, ErrorCode::kIo) << status;
+    EXPECT_NE(r[0].error().message.find("answered HTTP " + std::to_string(status)), std::string::npos)
+        << r[0].error().message;
+    EXPECT_NE(r[0].error().message.find("not retried"), std::string::npos) << r[0].error().message;
+    if (status == 500) {
+      EXPECT_NE(r[0].error().message.find("PHP fatal error"), std::string::npos);
+    }
+    EXPECT_EQ(server.request_count(), 1u) << "HTTP " << status << " was sent again";
+    EXPECT_TRUE(client.Retries().empty());
+  }
+  for (int status : {502, 503, 504}) {
+    FakeMoodle server([&](const SeenRequest&, int) { return Reply{status, "<html>error</html>"}; });
+    ClientOptions o = Options(server);
+    o.max_retries = 2;
+    o.retry_base = std::chrono::milliseconds(1);
+    Client client(o);
+    auto r = client.EnrolUsers({{3, 4, 5, false}});
+    ASSERT_FALSE(r[0]);
+    EXPECT_EQ(r[0].error().code, ErrorCode::kTransient) << status;
+    EXPECT_EQ(server.request_count(), 3u) << "HTTP " << status;
+  }
+}
+
+// A TLS handshake that fails (here: the server speaks plain HTTP) is not
+// transient: it is reported once, as what it is.
+TEST_F(TransportTest, TlsHandshakeFailureIsNotRetried) {
+  FakeMoodle server([](const SeenRequest&, int) { return Reply{200, "null"}; });
+  ClientOptions o = Options(server);
+  o.url = "https://127.0.0.1:" + std::to_string(server.port());
+  o.max_retries = 3;
+  o.retry_base = std::chrono::milliseconds(1);
+  Client client(o);
+  auto r = client.GetSiteInfo();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kIo) << r.error().message;
+  EXPECT_NE(r.error().message.find("TLS handshake with 127.0.0.1:"), std::string::npos) << r.error().message;
+  EXPECT_EQ(client.Stats()["core_webservice_get_site_info"].calls, 1);
+  EXPECT_TRUE(client.Retries().empty());
+}
+
+// A server that reads each whole request and closes the connection without
+// answering: Moodle got the call and may have applied it.
+class HangUpServer {
+ public:
+  HangUpServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0) return;
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string got;
+        char buf[4096];
+        for (;;) {
+          const auto head = got.find("\r\n\r\n");
+          if (head != std::string::npos) {
+            const auto cl = ToLower(got.substr(0, head)).find("content-length:");
+            const std::size_t length = cl == std::string::npos ? 0 : std::stoul(got.substr(cl + 15));
+            if (got.size() >= head + 4 + length) break;
+          }
+          const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          if (n <= 0) break;
+          got.append(buf, static_cast<std::size_t>(n));
+        }
+        ++requests_;
+        ::close(c);
+      }
+    });
+  }
+  ~HangUpServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    if (thread_.joinable()) thread_.join();
+  }
+  int port() const { return port_; }
+  int requests() const { return requests_.load(); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+// A connection dropped after the request was sent is not "cannot connect":
+// Moodle may have applied it. An enrolment is sent again (doing it twice is
+// the same as once); a course create is not (a second one fails on the
+// duplicate shortname): it is reported, for the next run to read back.
+TEST_F(TransportTest, ADropAfterTheRequestWasSentSaysSoAndIsResentOnlyWhenIdempotent) {
+  HangUpServer server;
+  ASSERT_GT(server.port(), 0);
+  ClientOptions o;
+  o.url = "http://127.0.0.1:" + std::to_string(server.port());
+  o.token = kToken;
+  o.timeout = std::chrono::seconds(5);
+  o.max_retries = 2;
+  o.retry_base = std::chrono::milliseconds(1);
+  Client client(o);
+  auto st = client.EnrolUsers({{3, 4, 5, false}});
+  ASSERT_FALSE(st[0]);
+  EXPECT_EQ(st[0].error().code, ErrorCode::kTransient);
+  const std::string& m = st[0].error().message;
+  EXPECT_EQ(m.find("cannot connect"), std::string::npos) << m;
+  EXPECT_NE(m.find("enrol_manual_enrol_users: connection to 127.0.0.1:" + std::to_string(server.port()) +
+                   " dropped after the request was sent; Moodle may have applied it"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(server.requests(), 3);
+  auto made = client.CreateCourses({{"Art", "ART", "ART1", 1, {}, {}}});
+  ASSERT_FALSE(made[0]);
+  EXPECT_NE(made[0].error().message.find("dropped after the request was sent"), std::string::npos);
+  EXPECT_NE(made[0].error().message.find("not sent again"), std::string::npos) << made[0].error().message;
+  EXPECT_EQ(server.requests(), 4) << "the course create was sent again";
 }
 
 }  // namespace
