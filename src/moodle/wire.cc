@@ -191,7 +191,12 @@ model::MoodleId JId(const json& obj, const char* key) {
   if (it == obj.end()) return 0;
   if (it->is_number_integer()) return it->get<long long>();
   if (it->is_number_unsigned()) return static_cast<model::MoodleId>(it->get<unsigned long long>());
-  if (it->is_number_float()) return static_cast<model::MoodleId>(it->get<double>());
+  if (it->is_number_float()) {
+    // Outside long long's range the conversion is undefined: not an id.
+    const double d = it->get<double>();
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return 0;
+    return static_cast<model::MoodleId>(d);
+  }
   if (it->is_string()) {
     long long v = 0;
     if (ParseInt64(it->get_ref<const std::string&>(), &v)) return v;
