@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "util/secrets.h"
 #include "util/strings.h"
@@ -33,6 +34,8 @@ Result<std::chrono::seconds> ParseDuration(const std::string& text) {
   long long n = 0;
   if (!ParseInt64(t, &n) || n <= 0)
     return Fail(ErrorCode::kInvalidArgument, "duration \"" + text + "\" must look like 120s, 2m or 1h");
+  if (n > std::numeric_limits<long long>::max() / mult)  // n * mult would overflow
+    return Fail(ErrorCode::kInvalidArgument, "duration \"" + text + "\" is too long");
   return std::chrono::seconds(n * mult);
 }
 

@@ -59,5 +59,16 @@ TEST(HooksTest, DurationsParse) {
   EXPECT_FALSE(ParseDuration("-5s"));
 }
 
+// Found with fuzz/config_fuzz ([[hooks]] timeout): n * 3600 overflowed (UBSan).
+TEST(HooksTest, DurationTooLongForSecondsIsAnErrorNotAnOverflow) {
+  EXPECT_FALSE(ParseDuration("9223372036854775807h"));
+  EXPECT_FALSE(ParseDuration("153722867280912931m"));
+  EXPECT_EQ(*ParseDuration("2562047788015215h"), std::chrono::seconds(2562047788015215LL * 3600));
+  EXPECT_EQ(*ParseDuration("9223372036854775807s"), std::chrono::seconds(9223372036854775807LL));
+  auto r = ParseDuration("9223372036854775807h");
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("is too long"));
+}
+
 }  // namespace
 }  // namespace enrolsync::ops
