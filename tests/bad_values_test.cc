@@ -196,5 +196,47 @@ TEST(BadValues, UserSyncReportsBadValuesPerPersonAndCreatesTheRest) {
     }
 }
 
+// A value Moodle takes whole (a department of 1 MB: the user sync checks
+// no length for it) used to be printed whole, twice: the plan's change line
+// showed it as "from" and as "to", and every run report stored it whole.
+// Printed values are cut to 200 characters, with the length shown.
+TEST(BadValues, AHugeValueIsPrintedCutWithItsLengthNotWholeTwice) {
+  SiteOptions o;
+  o.extra_config =
+      "[users]\nsource = \"sql\"\ntable = \"people\"\nusername = \"login\"\nauth = \"manual\"\n"
+      "[users.map]\nfirstname = \"first\"\nlastname = \"last\"\nemail = \"mail\"\ndepartment = \"dept\"\n";
+  SchoolSite site(o);
+  auto st = site.Setup();
+  ASSERT_TRUE(st) << st.error().message;
+  ASSERT_TRUE(site.Exec("CREATE TABLE people (login TEXT, first TEXT, last TEXT, mail TEXT, dept TEXT);"
+                        "INSERT INTO people VALUES ('newpupil1', 'Ann', 'Ash', 'newpupil1@school.test', "
+                        "replace(hex(zeroblob(524288)), '0', 'x'));"));
+  auto first = site.Sync();
+  ASSERT_EQ(first.exit_code, 0) << first.error;
+  ASSERT_EQ(first.users.apply.applied.create, 1);
+  ASSERT_TRUE(site.Exec("UPDATE people SET dept = replace(hex(zeroblob(524288)), '0', 'y')"));
+
+  auto plan = RunEnrolsync("plan --config " + site.config_path());
+  EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000);
+  EXPECT_LT(plan.out.size(), 20000u) << "the 1 MB value is printed whole";
+  EXPECT_THAT(plan.out, HasSubstr("~ user newpupil1 department: xxxxxxxx"));
+  EXPECT_THAT(plan.out, HasSubstr("x… (1048576 characters) -> yyyy"));
+  EXPECT_THAT(plan.out, HasSubstr("y… (1048576 characters)\n"));
+
+  auto json = RunEnrolsync("plan --json --config " + site.config_path());
+  EXPECT_EQ(json.exit_code, 0);
+  EXPECT_LT(json.out.size(), 200000u) << "the JSON holds the 1 MB value";
+  EXPECT_THAT(json.out, HasSubstr("(1048576 characters)"));
+
+  auto second = site.Sync();
+  ASSERT_EQ(second.exit_code, 0) << second.error;
+  EXPECT_EQ(second.users.apply.applied.update, 1);
+  ASSERT_FALSE(second.report_file.empty());
+  std::ifstream in(second.report_file);
+  std::stringstream report;
+  report << in.rdbuf();
+  EXPECT_LT(report.str().size(), 200000u) << "the run report holds the 1 MB value";
+}
+
 }  // namespace
 }  // namespace enrolsync::testing

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "school_site.h"
+#include "sync/report.h"
 #include "util/strings.h"
 
 namespace enrolsync::testing {
@@ -324,6 +325,74 @@ INSTANTIATE_TEST_SUITE_P(Signals, SyncStopTest, ::testing::Values(SIGTERM, SIGIN
                          [](const ::testing::TestParamInfo<int>& i) {
                            return std::string(i.param == SIGTERM ? "Sigterm" : "Sigint");
                          });
+
+// The sandbox dies mid-apply. Each batch used to do its own retries with
+// backoff, so a run kept at a dead server for minutes (117 s in issue 8),
+// and exit 4 printed only "N failed". Now the client gives up once calls
+// have failed for give_up_after (60 s): the run ends within that and a
+// batch, with exit 4 and the failed items listed by reason.
+TEST_F(OpsTest, ADeadMoodleMidRunIsGivenUpOnWithinABoundAndTheFailuresAreGroupedByReason) {
+  Start("");
+  // Small batches, each slowed down, so the sandbox dies mid-apply with
+  // hundreds of batches still to send.
+  std::string text = Slurp(site_->config_path());
+  text.replace(text.find("max_input_vars = 5000"), 21, "max_input_vars = 5000\nmax_batch_rows = 4");
+  std::ofstream(site_->config_path()) << text;
+  site_->moodle().InjectFault({"enrol_manual_enrol_users", 0, 1000, sandbox::Sandbox::Fault::kDelay, "", 50, false});
+  const std::string port = std::to_string(site_->moodle().port());
+  CliOutput r;
+  std::thread run([&] { r = Es("sync " + cfg_); });
+  for (int i = 0; i < 600 && site_->moodle().CallCounts()["enrol_manual_enrol_users"] < 5; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int sent = site_->moodle().CallCounts()["enrol_manual_enrol_users"];
+  site_->moodle().Stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  run.join();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
+  std::printf("sandbox stopped after %d enrol calls; enrolsync ended %.1f s later:\n%s\n", sent, took, r.out.c_str());
+  EXPECT_LT(took, 75.0) << "gave up too late\n" << r.out;
+  EXPECT_EQ(r.exit_code, 4) << r.out;
+  // The failures by reason, with counts and a few items each.
+  EXPECT_THAT(r.out, HasSubstr("\nfailed: ")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(" × enrol_manual_enrol_users: cannot connect to 127.0.0.1:" + port + " (Connection)"))
+      << r.out;
+  EXPECT_THAT(r.out, HasSubstr(" × enrol_manual_enrol_users: Moodle unreachable for 6")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("); giving up\n")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("      e.g. ")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(" more\n")) << r.out;
+  EXPECT_LT(r.out.size(), 20000u) << "the failures are grouped, not listed one by one";
+  EXPECT_THAT(r.out, Not(HasSubstr("Moodle rolled them back"))) << "connection retries are not rollbacks";
+}
+
+// The grouping behind that list: what is particular to one item or one
+// batch is taken out of the reason, so identical failures form one group.
+TEST(FailureGroupsTest, ItemSpecificPartsAreTakenOutOfTheReason) {
+  const std::string refused = "enrol_manual_enrol_users: cannot connect to moodle.school (Connection)";
+  std::vector<std::pair<std::string, std::string>> failures = {
+      {"c1 / a", refused + " (gave up after 4 attempts)"},
+      {"course X", "skipped: course 'X' was not created"},
+      {"c1 / b", refused + " (gave up after 2 attempts)"},
+      {"course Y", "skipped: course 'Y/2' was not created"},
+      {"c2 / c", refused},
+      {"c3 / d", "core_role_assign_roles: Error writing to database (dmlwriteexception) [debuginfo: userid 4711 "
+                 "in context 88]"},
+      {"c3 / e", "core_role_assign_roles: Error writing to database (dmlwriteexception) [debuginfo: userid 4712 "
+                 "in context 88]"},
+      {"c4 / f", "enrol_manual_enrol_users: Moodle's answer is not 'null'"},
+      {"c2 / g", refused},
+  };
+  auto groups = sync::GroupFailures(failures, 3);
+  ASSERT_EQ(groups.size(), 4u);
+  EXPECT_EQ(groups[0].reason, refused);
+  EXPECT_EQ(groups[0].count, 4u);
+  EXPECT_EQ(groups[0].examples, (std::vector<std::string>{"c1 / a", "c1 / b", "c2 / c"}));
+  EXPECT_EQ(groups[1].reason, "skipped: course '…' was not created");
+  EXPECT_EQ(groups[1].count, 2u);
+  EXPECT_EQ(groups[2].reason,
+            "core_role_assign_roles: Error writing to database (dmlwriteexception) [debuginfo: userid N in context N]");
+  EXPECT_EQ(groups[2].count, 2u);
+  EXPECT_EQ(groups[3].reason, "enrol_manual_enrol_users: Moodle's answer is not '…'");
+}
 
 }  // namespace
 }  // namespace enrolsync::testing

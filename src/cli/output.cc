@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "sync/report.h"
+#include "util/moodle_values.h"
 
 namespace enrolsync::cli {
 namespace {
@@ -27,6 +28,42 @@ std::string ProblemText(const plan::Problem& p) {
     s += ": ";
   }
   return s + p.reason + (p.skipped ? "" : " (warning)");
+}
+
+// "failed: 50522 items", then each reason with its count and a few of its
+// items; at most kMaxGroups reasons (the JSON report lists every item).
+constexpr std::size_t kMaxGroups = 10;
+void PrintFailureGroups(const std::vector<sync::FailureGroup>& groups, std::size_t total, const std::string& what,
+                        std::ostream& out) {
+  if (total == 0) return;
+  out << "failed: " << total << " " << what << (total == 1 ? "" : "s") << "\n";
+  for (std::size_t k = 0; k < groups.size() && k < kMaxGroups; ++k) {
+    const auto& g = groups[k];
+    out << "  " << g.count << " × " << ShownValue(g.reason, 300) << "\n";
+    if (g.examples.empty() || (g.examples.size() == 1 && g.examples[0].empty())) continue;
+    out << "      e.g. ";
+    for (std::size_t i = 0; i < g.examples.size(); ++i) out << (i ? ", " : "") << g.examples[i];
+    if (g.count > g.examples.size()) out << " … and " << g.count - g.examples.size() << " more";
+    out << "\n";
+  }
+  if (groups.size() > kMaxGroups) {
+    std::size_t rest = 0;
+    for (std::size_t k = kMaxGroups; k < groups.size(); ++k) rest += groups[k].count;
+    out << "  … and " << rest << " more in " << groups.size() - kMaxGroups
+        << " other reasons (the run's JSON report lists every item)\n";
+  }
+}
+
+// A user plan item as printed: its values cut to 200 characters, with the
+// length shown (a 1 MB department is not printed whole, twice).
+plan::UserItem Shown(const plan::UserItem& item) {
+  plan::UserItem shown = item;
+  for (auto& c : shown.changes) {
+    c.from = ShownValue(c.from);
+    c.to = ShownValue(c.to);
+  }
+  for (auto& [field, value] : shown.fields) value = ShownValue(value);
+  return shown;
 }
 
 std::string Seconds(double s) {
@@ -59,7 +96,7 @@ void PrintUserPlan(const sync::RunReport& r, std::ostream& out, bool explain) {
     return;
   }
   for (const auto& item : u.plan.items) {
-    out << "  " << plan::UserPlanLine(item);
+    out << "  " << plan::UserPlanLine(Shown(item));
     if (explain && !item.why.empty()) out << "    # " << item.why;
     out << "\n";
   }
@@ -109,7 +146,7 @@ void PrintGuard(const sync::RunReport& r, std::ostream& out) {
         << u.removal_limit << " of " << u.managed_users << " managed users).\nThese would have gone:\n";
     for (const auto& item : u.items)
       if (item.action == plan::UserAction::kSuspend || item.action == plan::UserAction::kDelete)
-        out << "  " << plan::UserPlanLine(item) << "\n";
+        out << "  " << plan::UserPlanLine(Shown(item)) << "\n";
     out << "Nothing was changed. If this is intended, approve this run with --allow-removals "
         << u.summary.Removals() << ".\n";
     return;
@@ -131,12 +168,13 @@ void PrintRunSummary(const sync::RunReport& r, std::ostream& out) {
     const auto& u = r.users.apply.applied;
     out << "Users applied: " << u.create << " created, " << u.update << " updated, " << u.suspend << " suspended, "
         << u.revive << " revived, " << u.remove << " deleted; " << r.users.apply.failures.size() << " failed.\n";
-    for (const auto& f : r.users.apply.failures) out << "  failed: " << f << "\n";
+    PrintFailureGroups(sync::UserFailureGroups(r), r.users.apply.failures.size(), "user", out);
   }
   const auto& a = r.apply.applied;
   out << "Applied: " << a.courses_create << " created, " << a.enrol << " enrolled, " << a.unsuspend
       << " unsuspended, " << a.suspend << " suspended, " << a.unenrol << " unenrolled, " << a.role_assign
       << " roles assigned, " << a.role_unassign << " roles unassigned; " << r.apply.failures.size() << " failed.\n";
+  PrintFailureGroups(sync::ApplyFailureGroups(r), r.apply.failures.size(), "item", out);
   int calls = 0;
   std::string by;
   for (const auto& [fn, st] : r.calls) {
@@ -144,8 +182,15 @@ void PrintRunSummary(const sync::RunReport& r, std::ostream& out) {
     by += (by.empty() ? "" : ", ") + fn + " " + std::to_string(st.calls);
   }
   out << MoodleCostLine(r) << (by.empty() ? "" : ": " + by) << "\n";
-  if (std::string retried = RetriesLine(r.retries); !retried.empty())
-    out << retried << " (Moodle rolled them back; each was sent again)\n";
+  if (std::string retried = RetriesLine(r.retries); !retried.empty()) {
+    // Only a database error is something Moodle rolled back; the others
+    // (connection, timeout, HTTP 5xx) never got an answer.
+    bool rolled_back = true;
+    for (const auto& [reason, n] : r.retries)
+      if (n > 0 && reason != "deadlock" && reason != "database error") rolled_back = false;
+    out << retried << (rolled_back ? " (Moodle rolled them back; each was sent again)" : " (each was sent again)")
+        << "\n";
+  }
   if (r.stopped) out << StoppedLine(r) << "\n";
   out << "Time: sources " << Seconds(r.timings.sources) << ", Moodle reads " << Seconds(r.timings.moodle_read)
       << " (" << r.courses_verified << " courses verified), users " << Seconds(r.timings.users) << ", planning "

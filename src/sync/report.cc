@@ -1,8 +1,115 @@
 #include "sync/report.h"
 
+#include <algorithm>
+#include <map>
+
 #include <nlohmann/json.hpp>
 
+#include "util/moodle_values.h"
+
 namespace enrolsync::sync {
+
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// A quote that opens a quoted value: at the start or after a space, '(',
+// '[', '=' or ':' (not the apostrophe of "Moodle's").
+bool OpensQuote(std::string_view s, std::size_t i) {
+  return s[i] == '\'' && (i == 0 || std::string_view(" ([=:").find(s[i - 1]) != std::string_view::npos);
+}
+
+// A label for plan item `i` in examples: "course / user", "course X".
+std::string ItemLabel(const plan::Plan& p, std::size_t i) {
+  if (i >= p.items.size()) return "item " + std::to_string(i);
+  const auto& item = p.items[i];
+  if (item.action == plan::Action::kCreateCourse) return "course " + ShownValue(item.course_shortname, 60);
+  return ShownValue(item.course_shortname, 60) + " / " + ShownValue(item.user_key, 60);
+}
+
+}  // namespace
+
+std::string FailureReason(std::string_view message) {
+  std::string out;
+  out.reserve(std::min<std::size_t>(message.size(), 1200));
+  bool in_debuginfo = false;
+  for (std::size_t i = 0; i < message.size();) {
+    // " (gave up after 4 attempts)": how often this batch was tried.
+    static constexpr std::string_view kGaveUp = " (gave up after ";
+    if (message.substr(i, kGaveUp.size()) == kGaveUp) {
+      std::size_t j = i + kGaveUp.size();
+      while (j < message.size() && IsDigit(message[j])) ++j;
+      static constexpr std::string_view kTail = " attempts)";
+      if (j > i + kGaveUp.size() && message.substr(j, kTail.size()) == kTail) {
+        i = j + kTail.size();
+        continue;
+      }
+    }
+    if (message.substr(i, 11) == "[debuginfo:") in_debuginfo = true;
+    if (OpensQuote(message, i)) {
+      const std::size_t close = message.find('\'', i + 1);
+      if (close != std::string_view::npos) {
+        out += "'…'";
+        i = close + 1;
+        continue;
+      }
+    }
+    if (in_debuginfo && IsDigit(message[i])) {
+      while (i < message.size() && IsDigit(message[i])) ++i;
+      out += 'N';
+      continue;
+    }
+    out += message[i++];
+  }
+  return out;
+}
+
+std::vector<FailureGroup> GroupFailures(const std::vector<std::pair<std::string, std::string>>& failures,
+                                        std::size_t examples) {
+  std::vector<FailureGroup> groups;
+  std::map<std::string, std::size_t> index;
+  for (const auto& [item, message] : failures) {
+    std::string reason = FailureReason(message);
+    auto [it, inserted] = index.try_emplace(reason, groups.size());
+    if (inserted) groups.push_back(FailureGroup{std::move(reason), 0, {}});
+    FailureGroup& g = groups[it->second];
+    ++g.count;
+    if (g.examples.size() < examples) g.examples.push_back(item);
+  }
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const FailureGroup& a, const FailureGroup& b) { return a.count > b.count; });
+  return groups;
+}
+
+std::vector<FailureGroup> ApplyFailureGroups(const RunReport& r) {
+  std::vector<std::pair<std::string, std::string>> failures;
+  failures.reserve(r.apply.failures.size());
+  for (const auto& f : r.apply.failures) failures.emplace_back(ItemLabel(r.plan, f.item), f.message);
+  return GroupFailures(failures);
+}
+
+std::vector<FailureGroup> UserFailureGroups(const RunReport& r) {
+  // "jsmith: <error>", "jsmith (suspending the new account): <error>".
+  std::vector<std::pair<std::string, std::string>> failures;
+  for (const auto& f : r.users.apply.failures) {
+    const std::size_t colon = f.find(": ");
+    if (colon == std::string::npos) {
+      failures.emplace_back("", f);
+    } else {
+      failures.emplace_back(ShownValue(f.substr(0, colon), 60), f.substr(colon + 2));
+    }
+  }
+  return GroupFailures(failures);
+}
+
+namespace {
+nlohmann::json GroupsJson(const std::vector<FailureGroup>& groups) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& g : groups)
+    out.push_back(nlohmann::json{{"reason", g.reason}, {"count", g.count}, {"examples", g.examples}});
+  return out;
+}
+}  // namespace
 
 std::string ReportJson(const RunReport& r, const std::string& command, const std::vector<std::string>* trace) {
   using nlohmann::json;
@@ -27,11 +134,14 @@ std::string ReportJson(const RunReport& r, const std::string& command, const std
     j["summary"]["users.delete"] = us.remove;
     json uitems = json::array();
     for (const auto& i : r.users.plan.items) {
-      json it{{"action", plan::UserActionName(i.action)}, {"username", i.username}, {"reason", i.why}};
+      json it{{"action", plan::UserActionName(i.action)}, {"username", ShownValue(i.username)}, {"reason", i.why}};
       if (i.userid) it["userid"] = i.userid;
       if (!i.changes.empty()) {
         json ch = json::array();
-        for (const auto& c : i.changes) ch.push_back(json{{"field", c.field}, {"from", c.from}, {"to", c.to}});
+        // Values as printed (ShownValue): a 1 MB value is not stored whole in
+        // every report.
+        for (const auto& c : i.changes)
+          ch.push_back(json{{"field", c.field}, {"from", ShownValue(c.from)}, {"to", ShownValue(c.to)}});
         it["changes"] = ch;
       }
       uitems.push_back(std::move(it));
@@ -53,6 +163,7 @@ std::string ReportJson(const RunReport& r, const std::string& command, const std
       j["users"]["applied"] = json{{"create", ua.create}, {"update", ua.update}, {"suspend", ua.suspend},
                                    {"revive", ua.revive}, {"delete", ua.remove}};
       j["users"]["failures"] = r.users.apply.failures;
+      j["users"]["failures_by_reason"] = GroupsJson(UserFailureGroups(r));
     }
   }
   json items = json::array();
@@ -92,6 +203,7 @@ std::string ReportJson(const RunReport& r, const std::string& command, const std
     j["applied"] = summary(r.apply.applied, 0);
     j["applied"].erase("problems");
     j["failures"] = std::move(failures);
+    j["failures_by_reason"] = GroupsJson(ApplyFailureGroups(r));
     j["message_not_sent"] = r.apply.message_not_sent;
   }
   json calls = json::object();
