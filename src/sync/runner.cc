@@ -96,7 +96,9 @@ class Runner {
     if (report_.exit_code == kExitError) LogError(report_.error);
     for (const auto& w : report_.warnings) LogWarn(w);
     for (const auto& [reason, n] : report_.retries)
-      LogWarn(std::to_string(n) + " call(s) retried: " + reason + " (Moodle rolled them back; each was sent again)");
+      LogWarn(std::to_string(n) + " call(s) retried: " + reason +
+              (reason == "deadlock" || reason == "database error" ? " (Moodle rolled them back; each was sent again)"
+                                                                  : " (each was sent again)"));
     LogInfo(command + " finished: " + SummaryLine() + " exit=" + std::to_string(report_.exit_code));
     if (run_id && !scratch_) {
       std::string json = ReportJson(report_, command);
