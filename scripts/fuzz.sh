@@ -2,9 +2,9 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan, build-fuzz) and runs each
 # for FUZZ_SECONDS (default 60) from a copy of its seed corpus in
 # fuzz/corpus/<target>/, with its dictionary in fuzz/dict/ when there is one.
-# Fails if any target finds a crash, a sanitizer report, a timeout or an
-# out-of-memory; the input is left in $FUZZ_OUT/artifacts/ (reproduce with
-# build-fuzz/fuzz/<target> <file>).
+# Runs $JOBS targets at a time. Fails if any target finds a crash, a
+# sanitizer report, a timeout or an out-of-memory; the input is left in
+# $FUZZ_OUT/artifacts/ (reproduce with build-fuzz/fuzz/<target> <file>).
 #
 #   scripts/fuzz.sh                      # all five, 60 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh cron_fuzz
@@ -35,26 +35,42 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 rm -rf "$FUZZ_OUT"
 mkdir -p "$FUZZ_OUT/artifacts"
-failed=()
-for t in "${TARGETS[@]}"; do
-  corpus="$FUZZ_OUT/corpus/$t"
+
+# One target: its log in $FUZZ_OUT/<target>.log, exit status in <target>.rc.
+run_one() {
+  local t=$1 corpus="$FUZZ_OUT/corpus/$1" dict="$ROOT/fuzz/dict/${1%_fuzz}.dict" rc=0
   mkdir -p "$corpus"
   cp -r "fuzz/corpus/$t/." "$corpus/"
-  args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -max_len=65536
-        -print_final_stats=1 -artifact_prefix="$FUZZ_OUT/artifacts/$t-")
-  dict="$ROOT/fuzz/dict/${t%_fuzz}.dict"
+  local args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -max_len=65536
+              -print_final_stats=1 -artifact_prefix="$FUZZ_OUT/artifacts/$t-")
   [ -f "$dict" ] && args+=(-dict="$dict")
-  seeds=$(find "$corpus" -type f | wc -l)
-  echo "fuzz: $t for $FUZZ_SECONDS s from $seeds seeds"
-  t1=$SECONDS
-  # libFuzzer writes its log to stderr; keep it, show the summary.
-  if (cd "$FUZZ_OUT" && "$ROOT/$BUILD/fuzz/$t" "${args[@]}" "$corpus") >"$FUZZ_OUT/$t.log" 2>&1; then
-    rc=0
-  else
-    rc=$?
+  echo "fuzz: $t for $FUZZ_SECONDS s from $(find "$corpus" -type f | wc -l) seeds"
+  (cd "$FUZZ_OUT" && "$ROOT/$BUILD/fuzz/$t" "${args[@]}" "$corpus") >"$FUZZ_OUT/$t.log" 2>&1 || rc=$?
+  echo "$rc" >"$FUZZ_OUT/$t.rc"
+}
+
+# $JOBS targets at a time (each libFuzzer process uses one core).
+t1=$SECONDS
+running=0
+for t in "${TARGETS[@]}"; do
+  if [ "$running" -ge "$JOBS" ]; then
+    wait -n || true
+    running=$((running - 1))
   fi
-  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$FUZZ_OUT/$t.log" || true
-  echo "fuzz: $t: corpus $(find "$corpus" -type f | wc -l) inputs, $((SECONDS - t1)) s, exit $rc"
+  run_one "$t" &
+  running=$((running + 1))
+done
+wait || true
+echo "fuzz: fuzzing took $((SECONDS - t1)) s"
+
+failed=()
+for t in "${TARGETS[@]}"; do
+  rc=$(cat "$FUZZ_OUT/$t.rc" 2>/dev/null || echo 99)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$FUZZ_OUT/$t.log")
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$FUZZ_OUT/$t.log")
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$FUZZ_OUT/$t.log")
+  echo "fuzz: $t: ${execs:-?} runs, ${rate:-?}/s, corpus $(find "$FUZZ_OUT/corpus/$t" -type f | wc -l) inputs" \
+       "(seeds $(find "fuzz/corpus/$t" -type f | wc -l)), peak RSS ${rss:-?} MB, exit $rc"
   if [ "$rc" -ne 0 ] || ls "$FUZZ_OUT/artifacts/$t-"* >/dev/null 2>&1; then
     echo "fuzz: $t FAILED; the end of $FUZZ_OUT/$t.log:" >&2
     grep -v '^#[0-9]' "$FUZZ_OUT/$t.log" | tail -40 >&2

@@ -6,6 +6,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS=(
   build-essential cmake ninja-build pkg-config
+  clang libclang-rt-14-dev                       # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes
   libsqlite3-dev sqlite3 libpq-dev unixodbc-dev unixodbc
   libcpp-httplib-dev libssl-dev nlohmann-json3-dev libtomlplusplus-dev
   libcli11-dev libspdlog-dev libfmt-dev libexpected-dev

@@ -11,3 +11,13 @@ cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENROLSYNC_
 cmake --build build-test -j"$JOBS"
 cd build-test
 ctest --output-on-failure -j"$JOBS" --timeout 1500
+cd ..
+# Then the module tests once more under ASan + UBSan (build-asan), and each
+# fuzz target for FUZZ_SECONDS (build-fuzz); README "Fuzzing and sanitizers".
+# SANITIZE=0 or FUZZ_SECONDS=0 leaves one out.
+if [ "${SANITIZE:-1}" != 0 ]; then
+  JOBS="$JOBS" bash scripts/sanitize.sh
+fi
+if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+  JOBS="$JOBS" FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh
+fi
