@@ -271,6 +271,26 @@ std::vector<KillPoint> Points() {
 INSTANTIATE_TEST_SUITE_P(EveryWriteStep, CrashTest, ::testing::ValuesIn(Points()),
                          [](const ::testing::TestParamInfo<KillPoint>& i) { return i.param.name; });
 
+// A pupil leaves every set and a sync runs: their enrolments are still
+// enrolsync's, so they are suspended.
+void ExpectALeaverIsSuspended(SchoolSite& site) {
+  auto pupil = site.Query("SELECT l.txtSchoolID, lower(p.txtEmailAddress) FROM TblTeachingManagerSetLists l "
+                          "JOIN TblPupilManagementPupils p ON p.txtSchoolID = l.txtSchoolID LIMIT 1");
+  ASSERT_EQ(pupil.size(), 1u);
+  ASSERT_TRUE(site.Exec("DELETE FROM TblTeachingManagerSetLists WHERE txtSchoolID = '" + pupil[0][0] + "'"));
+  auto r = RunEnrolsync("sync --config " + site.config_path());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  long long userid = 0;
+  for (const auto& u : site.moodle().Users())
+    if (ToLower(u.email) == pupil[0][1]) userid = u.id;
+  ASSERT_GT(userid, 0);
+  int active = 0, suspended = 0;
+  for (const auto& e : site.moodle().Enrolments())
+    if (e.method == "manual" && e.userid == userid) ++(e.status == 0 ? active : suspended);
+  EXPECT_EQ(active, 0);
+  EXPECT_GT(suspended, 0);
+}
+
 // A state.db emptied (disk full, a stray `>`) after earlier runs: sync
 // refuses, names the copy to restore and sends nothing; restored, the next
 // run carries on and a leaver is suspended. It used to start again as a
@@ -300,22 +320,7 @@ TEST(StateLossTest, AnEmptiedLedgerIsRefusedAndTheNewestCopyRestoresIt) {
   ASSERT_FALSE(newest.empty());
   std::filesystem::copy_file(newest, state + "/state.db", std::filesystem::copy_options::overwrite_existing);
   EXPECT_EQ(RunEnrolsync("plan --detailed-exitcode " + cfg).exit_code, 0);
-  // A pupil leaves every set: their enrolments are still enrolsync's.
-  auto pupil = site.Query("SELECT l.txtSchoolID, lower(p.txtEmailAddress) FROM TblTeachingManagerSetLists l "
-                          "JOIN TblPupilManagementPupils p ON p.txtSchoolID = l.txtSchoolID LIMIT 1");
-  ASSERT_EQ(pupil.size(), 1u);
-  ASSERT_TRUE(site.Exec("DELETE FROM TblTeachingManagerSetLists WHERE txtSchoolID = '" + pupil[0][0] + "'"));
-  r = RunEnrolsync("sync " + cfg);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  long long userid = 0;
-  for (const auto& u : site.moodle().Users())
-    if (ToLower(u.email) == pupil[0][1]) userid = u.id;
-  ASSERT_GT(userid, 0);
-  int active = 0, suspended = 0;
-  for (const auto& e : site.moodle().Enrolments())
-    if (e.method == "manual" && e.userid == userid) ++(e.status == 0 ? active : suspended);
-  EXPECT_EQ(active, 0);
-  EXPECT_GT(suspended, 0);
+  ExpectALeaverIsSuspended(site);
 }
 
 // The same loss with no copy to restore (state_dir wiped but for its
@@ -381,21 +386,7 @@ TEST(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
 
   r = RunEnrolsync("plan --detailed-exitcode " + cfg);
   EXPECT_EQ(r.exit_code, 0) << r.out;
-  auto pupil = site.Query("SELECT l.txtSchoolID, lower(p.txtEmailAddress) FROM TblTeachingManagerSetLists l "
-                          "JOIN TblPupilManagementPupils p ON p.txtSchoolID = l.txtSchoolID LIMIT 1");
-  ASSERT_EQ(pupil.size(), 1u);
-  ASSERT_TRUE(site.Exec("DELETE FROM TblTeachingManagerSetLists WHERE txtSchoolID = '" + pupil[0][0] + "'"));
-  r = RunEnrolsync("sync " + cfg);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  long long userid = 0;
-  for (const auto& u : site.moodle().Users())
-    if (ToLower(u.email) == pupil[0][1]) userid = u.id;
-  ASSERT_GT(userid, 0);
-  int active = 0, suspended = 0;
-  for (const auto& e : site.moodle().Enrolments())
-    if (e.method == "manual" && e.userid == userid) ++(e.status == 0 ? active : suspended);
-  EXPECT_EQ(active, 0);
-  EXPECT_GT(suspended, 0);
+  ExpectALeaverIsSuspended(site);
 }
 
 }  // namespace

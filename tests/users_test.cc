@@ -154,6 +154,19 @@ class UsersTest : public ::testing::Test {
     std::ofstream(dir_.File("enrolsync.toml")) << cfg;
   }
 
+  // The LDIF that adds these pupils back to the directory, as generated.
+  std::string PupilLdif(const std::vector<std::string>& uids) const {
+    std::string back;
+    for (const auto& uid : uids) {
+      const Entry& e = expected_.at(uid);
+      back += "dn: uid=" + e.uid + ",ou=Students,dc=school,dc=test\nobjectClass: inetOrgPerson\n" +
+              testsupport::LdifLine("uid", e.uid) + "\n" + testsupport::LdifLine("givenName", e.given) + "\n" +
+              testsupport::LdifLine("sn", e.sn) + "\n" + testsupport::LdifLine("cn", e.given + " " + e.sn) + "\n" +
+              testsupport::LdifLine("mail", e.mail) + "\n" + testsupport::LdifLine("employeeNumber", e.number) + "\n\n";
+    }
+    return back;
+  }
+
   // Every Moodle user as core_user_get_users answers for `auth`, the guest
   // included (the sandbox's introspection leaves the guest out).
   std::map<std::string, model::User> UsersByAuth(const std::string& auth) {
@@ -263,17 +276,7 @@ TEST_F(UsersTest, DirectorySyncsExactlyThenFollowsDeletionsRevivalsRenamesAndAdm
   EXPECT_EQ(r.users.apply.applied.suspend, 5);
 
   // Two of them come back: revived, same ids, enrolments intact.
-  std::string back;
-  for (int p = 1; p <= 2; ++p) {
-    char uid[16];
-    std::snprintf(uid, sizeof uid, "pupil%04d", p);
-    const Entry& e = expected_.at(uid);
-    back += "dn: uid=" + e.uid + ",ou=Students,dc=school,dc=test\nobjectClass: inetOrgPerson\n" +
-            testsupport::LdifLine("uid", e.uid) + "\n" + testsupport::LdifLine("givenName", e.given) + "\n" +
-            testsupport::LdifLine("sn", e.sn) + "\n" + testsupport::LdifLine("cn", e.given + " " + e.sn) + "\n" +
-            testsupport::LdifLine("mail", e.mail) + "\n" + testsupport::LdifLine("employeeNumber", e.number) + "\n\n";
-  }
-  ASSERT_TRUE(slapd_->Add(back));
+  ASSERT_TRUE(slapd_->Add(PupilLdif({"pupil0001", "pupil0002"})));
   trace.clear();
   r = Sync(-1, &trace);
   ASSERT_EQ(r.exit_code, 0) << r.error;
@@ -335,15 +338,7 @@ TEST_F(UsersTest, AKillWithTheSuspensionInFlightStillRevivesTheLeaversWhoComeBac
   for (const char* uid : {"pupil0001", "pupil0002", "pupil0003"})
     ASSERT_TRUE(users.at(uid).suspended) << uid << ": the held call was not applied";
 
-  std::string back;
-  for (const char* uid : {"pupil0001", "pupil0002"}) {
-    const Entry& e = expected_.at(uid);
-    back += "dn: uid=" + e.uid + ",ou=Students,dc=school,dc=test\nobjectClass: inetOrgPerson\n" +
-            testsupport::LdifLine("uid", e.uid) + "\n" + testsupport::LdifLine("givenName", e.given) + "\n" +
-            testsupport::LdifLine("sn", e.sn) + "\n" + testsupport::LdifLine("cn", e.given + " " + e.sn) + "\n" +
-            testsupport::LdifLine("mail", e.mail) + "\n" + testsupport::LdifLine("employeeNumber", e.number) + "\n\n";
-  }
-  ASSERT_TRUE(slapd_->Add(back));
+  ASSERT_TRUE(slapd_->Add(PupilLdif({"pupil0001", "pupil0002"})));
   r = Sync();
   ASSERT_EQ(r.exit_code, 0) << r.error;
   auto after = MoodleLdapUsers();
