@@ -373,6 +373,16 @@ TEST(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
   EXPECT_EQ(std::filesystem::file_size(db), 0u) << "a plain adopt must not defuse the refusal";
   EXPECT_EQ(RunEnrolsync("sync " + cfg).exit_code, 1);
 
+  // An adopt --apply that fails (here: a wrong token) leaves the lost
+  // ledger as it was, still refused, not a fresh empty one.
+  const std::string token = Slurp(site.dir() + "/moodle.token");
+  std::ofstream(site.dir() + "/moodle.token") << "wrong-token\n";
+  r = RunEnrolsync("adopt --apply " + cfg);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  std::ofstream(site.dir() + "/moodle.token") << token;
+  EXPECT_EQ(std::filesystem::file_size(db), 0u) << "a failed adopt --apply left a new ledger behind";
+  EXPECT_EQ(RunEnrolsync("sync " + cfg).exit_code, 1);
+
   r = RunEnrolsync("adopt --apply " + cfg);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("Adopted: ")) << r.out;

@@ -54,15 +54,12 @@ class Runner {
     }
     auto db = state::StateDb::Open(cfg_.state_dir);
     if (!db && opt_.adopt && db.error().code == ErrorCode::kIo && state::StateDb::IsLostLedger(cfg_.state_dir)) {
-      // adopt is how a lost ledger is rebuilt: --apply starts a new state.db;
-      // a plan works on a scratch copy in memory, so the refusal stays for
-      // sync until the adoption is recorded.
-      if (opt_.apply) {
-        db = state::StateDb::Open(cfg_.state_dir, state::StateDb::kAllowLostLedger);
-      } else {
-        db = state::StateDb::OpenScratch();
-        scratch_ = true;
-      }
+      // adopt is how a lost ledger is rebuilt. It works on a scratch copy in
+      // memory, so the refusal stays for sync until the adoption is recorded:
+      // only --apply, once everything is read, starts a new state.db
+      // (Adopt). A failed adopt leaves no half-made ledger behind.
+      db = state::StateDb::OpenScratch();
+      scratch_ = true;
     }
     if (!db) {
       LogError(db.error().message);
@@ -240,10 +237,18 @@ class Runner {
     report_.courses_verified = static_cast<int>(snap.verified.size());
     report_.timings.moodle_read = Since(t1);
     if (opt_.apply && !a.Empty()) {
-      Status st = db_->Begin();
+      state::StateDb* ledger = db_.get();
+      std::unique_ptr<state::StateDb> fresh;
+      if (scratch_) {
+        auto opened = state::StateDb::Open(cfg_.state_dir, state::StateDb::kAllowLostLedger);
+        if (!opened) return SetError(opened.error().message);
+        fresh = std::move(*opened);
+        ledger = fresh.get();
+      }
+      Status st = ledger->Begin();
       for (const auto& c : a.courses) {
         if (!st) break;
-        st = db_->RecordCreatedCourse(c.courseid, c.shortname, now);
+        st = ledger->RecordCreatedCourse(c.courseid, c.shortname, now);
         owned_.created_courses.insert(c.courseid);
       }
       for (const auto& e : a.enrolments) {
@@ -257,10 +262,19 @@ class Runner {
         o.roles.insert(e.roles.begin(), e.roles.end());
         o.source_course = e.course_key;
         o.source_user = e.user_key;
-        st = db_->UpsertEnrolment(o);
+        st = ledger->UpsertEnrolment(o);
       }
-      if (st) st = db_->Commit();
-      else (void)db_->Rollback();
+      if (st) st = ledger->Commit();
+      else (void)ledger->Rollback();
+      if (!st && fresh) {
+        // Back to the lost ledger it was: an empty file is still refused.
+        const std::string path = ledger->path();
+        fresh.reset();
+        std::error_code ec;
+        std::filesystem::resize_file(path, 0, ec);
+        std::filesystem::remove(path + "-wal", ec);
+        std::filesystem::remove(path + "-shm", ec);
+      }
       if (!st) return SetError(st.error().Wrap("adopt: recording the ownership").message);
       report_.applied = true;
     }
@@ -670,7 +684,7 @@ class Runner {
   std::unique_ptr<moodle::Client> client_;
   std::unique_ptr<MoodleMirror> mirror_;
   bool full_courses_ = true;
-  bool scratch_ = false;  // adopt's plan on a lost ledger: state in memory only
+  bool scratch_ = false;  // adopt on a lost ledger: state in memory until --apply records it
   std::vector<model::MoodleId> rotation_;  // courses verified this run, before the plan adds its own
   model::Ownership owned_;
   // Intents of the last, dead run not yet seen applied (sync/reconcile.h).
