@@ -114,6 +114,11 @@ struct Participant {
   MoodleId userid = 0;
   bool active = true;            // false: every enrolment suspended/expired
   std::set<MoodleId> roles;      // role ids held in the course context
+  // False when Moodle's reads disagreed: the user showed up enrolled between
+  // the read with roles and the active-only one, and a third read did not
+  // show them either, so `roles` is unknown (empty). The planner leaves such
+  // a user alone for the run, and an intent about them stays pending.
+  bool roles_known = true;
 };
 
 // The participants of one course, as read from Moodle this run.

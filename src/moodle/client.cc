@@ -620,16 +620,66 @@ struct Client::Impl {
     return out;
   }
 
+  // Adds the users of one course's "every enrolled user, with roles" answer
+  // to `out`; active when listed in `active`.
+  static void AddListed(const json& users, const std::set<MoodleId>& active, model::Participants& out) {
+    for (const auto& u : users) {
+      MoodleId id = wire::JId(u, "id");
+      if (id <= 0) continue;
+      auto& p = out[id];
+      p.userid = id;
+      p.active = active.count(id) > 0;
+      if (u.contains("roles") && u["roles"].is_array()) {
+        for (const auto& role : u["roles"]) {
+          MoodleId rid = wire::JId(role, "roleid");
+          if (rid > 0) p.roles.insert(rid);  // a user enrolled twice lists roles twice
+        }
+      }
+    }
+  }
+
+  // The users listed active but missing from the read with roles: enrolled
+  // between the two calls, by a write still running inside Moodle (another
+  // admin, or a dead run's last batch, which PHP finishes without its
+  // client).
+  static std::set<MoodleId> EnrolledBetween(const std::set<MoodleId>& active, const model::Participants& listed) {
+    std::set<MoodleId> out;
+    for (MoodleId id : active)
+      if (id > 0 && !listed.count(id)) out.insert(id);
+    return out;
+  }
+
+  // Takes the roles of `between` from a third read (`again`, made after the
+  // active-only one, so it shows every enrolment that one showed unless it
+  // was removed since). Whoever it still does not show is recorded active
+  // with roles_known = false: the planner leaves them alone this run.
+  // Users the third read shows that neither earlier read did are left out:
+  // their status was never read.
+  static void FillBetween(const json* again, const std::set<MoodleId>& between, model::Participants& out) {
+    if (again && again->is_array()) {
+      for (const auto& u : *again) {
+        MoodleId id = wire::JId(u, "id");
+        if (!between.count(id)) continue;
+        model::Participants one;
+        AddListed(json::array({u}), {id}, one);
+        out[id] = one[id];
+      }
+    }
+    for (MoodleId id : between)
+      if (!out.count(id)) out[id] = model::Participant{id, true, {}, /*roles_known=*/false};
+  }
+
   // The participants of several courses in two calls of
   // core_enrol_get_enrolled_users_with_capability (every enrolled user with
   // their roles, then the active ones), capability "" meaning any enrolled
-  // user. One missing course fails Moodle's whole call (MUST_EXIST): the
-  // caller then reads that batch course by course.
+  // user, and a third for the courses where a user was enrolled between
+  // those two (FillBetween). One missing course fails Moodle's whole call
+  // (MUST_EXIST): the caller then reads that batch course by course.
   Result<std::map<MoodleId, model::Participants>> ReadParticipantsOf(std::span<const MoodleId> courseids) {
-    auto fields = [&](bool onlyactive) {
+    auto fields = [&](std::span<const MoodleId> ids, bool onlyactive) {
       FormFields f;
-      for (std::size_t i = 0; i < courseids.size(); ++i) {
-        f.emplace_back("coursecapabilities[" + I(i) + "][courseid]", N(courseids[i]));
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        f.emplace_back("coursecapabilities[" + I(i) + "][courseid]", N(ids[i]));
         f.emplace_back("coursecapabilities[" + I(i) + "][capabilities][0]", "");
       }
       f.emplace_back("options[0][name]", "userfields");
@@ -641,45 +691,47 @@ struct Client::Impl {
       return f;
     };
     const std::string fn = kMultiCourseParticipants;
-    auto a = CallJson(fn, fields(false));
-    if (!a) return Fail(a.error());
-    auto b = CallJson(fn, fields(true));
-    if (!b) return Fail(b.error());
-    std::map<MoodleId, model::Participants> out;
-    std::map<MoodleId, std::set<MoodleId>> active;
-    for (const json* doc : {&*a, &*b}) {
-      if (!doc->is_array()) return Fail(ErrorCode::kIo, fn + ": expected a list of courses, got " + doc->dump().substr(0, 200));
-      for (const auto& c : *doc) {
+    auto check = [&](const json& doc) -> Status {
+      if (!doc.is_array()) return Fail(ErrorCode::kIo, fn + ": expected a list of courses, got " + doc.dump().substr(0, 200));
+      for (const auto& c : doc) {
         if (!c.is_object() || !c.contains("users") || !c["users"].is_array())
           return Fail(ErrorCode::kIo, fn + ": expected {courseid, users}, got " + c.dump().substr(0, 200));
       }
-    }
+      return Ok();
+    };
+    auto a = CallJson(fn, fields(courseids, false));
+    if (!a) return Fail(a.error());
+    auto b = CallJson(fn, fields(courseids, true));
+    if (!b) return Fail(b.error());
+    for (const json* doc : {&*a, &*b})
+      if (auto st = check(*doc); !st) return Fail(st.error());
+    std::map<MoodleId, model::Participants> out;
+    std::map<MoodleId, std::set<MoodleId>> active;
     for (MoodleId id : courseids) out[id];
     for (const auto& c : *b) {
       for (const auto& u : c["users"]) active[wire::JId(c, "courseid")].insert(wire::JId(u, "id"));
     }
     for (const auto& c : *a) {
       MoodleId courseid = wire::JId(c, "courseid");
-      auto& course = out[courseid];
-      const auto& act = active[courseid];
-      for (const auto& u : c["users"]) {
-        MoodleId id = wire::JId(u, "id");
-        if (id <= 0) continue;
-        auto& p = course[id];
-        p.userid = id;
-        p.active = act.count(id) > 0;
-        if (u.contains("roles") && u["roles"].is_array()) {
-          for (const auto& role : u["roles"]) {
-            MoodleId rid = wire::JId(role, "roleid");
-            if (rid > 0) p.roles.insert(rid);
-          }
-        }
-      }
+      AddListed(c["users"], active[courseid], out[courseid]);
     }
-    for (auto& [courseid, ids] : active) {
-      auto& course = out[courseid];
-      for (MoodleId id : ids)
-        if (id > 0 && !course.count(id)) course[id] = model::Participant{id, true, {}};
+    std::map<MoodleId, std::set<MoodleId>> between;
+    std::vector<MoodleId> again_ids;
+    for (const auto& [courseid, ids] : active) {
+      auto b_ids = EnrolledBetween(ids, out[courseid]);
+      if (b_ids.empty()) continue;
+      between[courseid] = std::move(b_ids);
+      again_ids.push_back(courseid);
+    }
+    if (between.empty()) return out;
+    auto again = CallJson(fn, fields(again_ids, false));
+    if (!again) return Fail(again.error());
+    if (auto st = check(*again); !st) return Fail(st.error());
+    std::map<MoodleId, const json*> again_of;
+    for (const auto& c : *again) again_of[wire::JId(c, "courseid")] = &c["users"];
+    for (const auto& [courseid, ids] : between) {
+      auto it = again_of.find(courseid);
+      FillBetween(it == again_of.end() ? nullptr : it->second, ids, out[courseid]);
     }
     return out;
   }
@@ -694,34 +746,27 @@ struct Client::Impl {
                          {"options[1][name]", "userfields"},
                          {"options[1][value]", "id"}};
     const std::string fn = "core_enrol_get_enrolled_users";
+    auto expect_list = [&](const json& doc) -> Status {
+      if (doc.is_array()) return Ok();
+      return Fail(ErrorCode::kIo,
+                  "course " + N(courseid) + ": " + fn + ": expected a list of users, got " + doc.dump().substr(0, 200));
+    };
     auto a = CallJson(fn, all);
     if (!a) return Fail(a.error().Wrap("course " + N(courseid)));
     auto b = CallJson(fn, active);
     if (!b) return Fail(b.error().Wrap("course " + N(courseid)));
-    if (!a->is_array() || !b->is_array()) {
-      return Fail(ErrorCode::kIo, "course " + N(courseid) + ": " + fn + ": expected a list of users, got " +
-                                      (a->is_array() ? b : a)->dump().substr(0, 200));
-    }
+    for (const json* doc : {&*a, &*b})
+      if (auto st = expect_list(*doc); !st) return Fail(st.error());
     std::set<MoodleId> active_ids;
     for (const auto& u : *b) active_ids.insert(wire::JId(u, "id"));
     model::Participants out;
-    for (const auto& u : *a) {
-      MoodleId id = wire::JId(u, "id");
-      if (id <= 0) continue;
-      auto& p = out[id];
-      p.userid = id;
-      p.active = active_ids.count(id) > 0;
-      if (u.contains("roles") && u["roles"].is_array()) {
-        for (const auto& role : u["roles"]) {
-          MoodleId rid = wire::JId(role, "roleid");
-          if (rid > 0) p.roles.insert(rid);  // a user enrolled twice lists roles twice
-        }
-      }
-    }
-    // Enrolled between the two calls: known active, roles unknown until next run.
-    for (MoodleId id : active_ids) {
-      if (id > 0 && !out.count(id)) out[id] = model::Participant{id, true, {}};
-    }
+    AddListed(*a, active_ids, out);
+    auto between = EnrolledBetween(active_ids, out);
+    if (between.empty()) return out;
+    auto again = CallJson(fn, all);
+    if (!again) return Fail(again.error().Wrap("course " + N(courseid)));
+    if (auto st = expect_list(*again); !st) return Fail(st.error());
+    FillBetween(&*again, between, out);
     return out;
   }
 };

@@ -613,6 +613,61 @@ TEST_F(ClientTest, GetParticipantsCombinesAllAndActive) {
   EXPECT_EQ(client.WriteCalls(), 0);
 }
 
+// A write still running inside Moodle (found on real Moodle: a killed run's
+// last batch, which PHP finishes without its client) commits between the
+// read with roles and the active-only read. The user is then listed active
+// but without roles; planning on that empty role set assigned roles to an
+// enrolment enrolsync had made and lost its ownership. The client reads the
+// roles once more; whoever that read still lacks is marked roles_known =
+// false. Both the one-course and the several-course function.
+TEST_F(ClientTest, AUserEnrolledBetweenTheTwoReadsIsReadAgainNotTakenAsHoldingNoRole) {
+  for (bool multi : {false, true}) {
+    SCOPED_TRACE(multi ? "core_enrol_get_enrolled_users_with_capability" : "core_enrol_get_enrolled_users");
+    int with_roles_reads = 0;
+    bool third_read_shows_it = true;
+    FakeMoodle server([&](const SeenRequest& r, int) {
+      if (r.function == "core_webservice_get_site_info")
+        return Reply{200, multi ? R"({"userid":2,"functions":[{"name":"core_enrol_get_enrolled_users_with_capability"}]})"
+                                : R"({"userid":2,"functions":[]})"};
+      const bool active_only = r.body.find("onlyactive") != std::string::npos;
+      std::string users;
+      if (active_only) {
+        users = R"([{"id":896},{"id":900}])";  // 900 committed just before this read
+      } else {
+        ++with_roles_reads;
+        const bool sees_900 = with_roles_reads > 1 && third_read_shows_it;
+        users = std::string(R"([{"id":896,"roles":[{"roleid":5}]})") +
+                (sees_900 ? R"(,{"id":900,"roles":[{"roleid":5}]},{"id":901,"roles":[{"roleid":5}]})" : "") + "]";
+      }
+      if (!multi) return Reply{200, users};
+      return Reply{200, R"([{"courseid":464,"users":)" + users + "}]"};
+    });
+    for (bool shown : {true, false}) {
+      SCOPED_TRACE(shown ? "the third read shows the user" : "nor does the third read");
+      third_read_shows_it = shown;
+      with_roles_reads = 0;
+      Client client(Options(server));
+      ASSERT_TRUE(client.GetSiteInfo());
+      auto parts = client.GetParticipants({464});
+      ASSERT_TRUE(parts.at(464)) << parts.at(464).error().message;
+      const auto& p = *parts.at(464);
+      EXPECT_EQ(with_roles_reads, 2);
+      EXPECT_TRUE(p.at(896).roles_known);
+      ASSERT_TRUE(p.count(900));
+      EXPECT_TRUE(p.at(900).active);
+      if (shown) {
+        EXPECT_TRUE(p.at(900).roles_known);
+        EXPECT_EQ(p.at(900).roles, (std::set<MoodleId>{5}));
+      } else {
+        EXPECT_FALSE(p.at(900).roles_known);
+        EXPECT_TRUE(p.at(900).roles.empty());
+      }
+      // 901 appeared only in the third read: its status was never read.
+      EXPECT_FALSE(p.count(901));
+    }
+  }
+}
+
 // ---- names Moodle sends through format_string ----
 
 TEST(DecodeHtmlTest, UndoesExactlyWhatMoodlesEscapingProduces) {

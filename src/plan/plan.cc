@@ -677,6 +677,14 @@ class Planner {
       if (!verified) believed = Believed(courseid);
       const Participants& current = verified ? vit->second : believed;
       std::size_t before = pending_.size();
+      if (verified) {
+        std::size_t unsure = 0;
+        for (const auto& [userid, p] : current) unsure += p.roles_known ? 0 : 1;
+        if (unsure)
+          plan_.notes.push_back("course '" + course.shortname + "': " + std::to_string(unsure) +
+                                " user(s) were enrolled while it was being read (roles not seen): left alone "
+                                "until a run reads it again");
+      }
 
       for (const auto& [userid, w] : wanted) PlanWanted(t, userid, w, current, verified);
 
@@ -710,6 +718,7 @@ class Planner {
       return;
     }
     const Participant& p = pit->second;
+    if (!p.roles_known) return;  // noted per course
     bool owns_enrolment = o && o->owns_enrolment;
     if (!owns_enrolment && policy_.take_over_existing) {
       // The enrol call adds a manual enrolment beside the existing one (or
@@ -766,6 +775,7 @@ class Planner {
       return;
     }
     const Participant& p = pit->second;
+    if (!p.roles_known) return;  // noted per course
     std::vector<MoodleId> our_roles;
     for (MoodleId r : o.roles)
       if (p.roles.count(r)) our_roles.push_back(r);

@@ -657,6 +657,28 @@ TEST_F(PlanTest, ExistingForeignEnrolmentGetsOnlyTheMissingRole) {
   EXPECT_THAT(Lines(p), ElementsAre("~ role Course 7/En1: a@school.test +editingteacher"));
 }
 
+// A user Moodle's reads caught mid-enrolment (listed active, roles not
+// seen: Participant::roles_known) is left alone, wanted or leaving: planning
+// on "holds no role" assigned a role to what was in fact enrolsync's own
+// enrolment, in flight when the last run died, and lost its ownership.
+TEST_F(PlanTest, AUserReadMidEnrolmentIsLeftAloneForTheRun) {
+  policy.unenrol_action = UnenrolAction::kUnenrol;
+  MoodleId c = AddCourse("7/En1");
+  MoodleId wanted = AddUser("a@school.test");
+  MoodleId leaving = AddUser("b@school.test");
+  MoodleId settled = AddUser("c@school.test");
+  Own(c, leaving, {5});
+  model::Participant unsure_a{wanted, true, {}, /*roles_known=*/false};
+  model::Participant unsure_b{leaving, true, {}, /*roles_known=*/false};
+  Verified(c, {unsure_a, unsure_b, P(settled, {})});
+  Row("7/En1", "a@school.test");
+  Row("7/En1", "c@school.test");
+  Plan p = Build();
+  EXPECT_THAT(Lines(p), ElementsAre("~ role Course 7/En1: c@school.test +student"));
+  EXPECT_THAT(p.notes, testing::Contains(HasSubstr("2 user(s) were enrolled while it was being read")));
+  EXPECT_THAT(p.forget, IsEmpty());
+}
+
 TEST_F(PlanTest, TakeOverExistingAddsOurOwnEnrolmentBesideAnotherMethods) {
   policy.take_over_existing = true;
   MoodleId c = AddCourse("7/En1");

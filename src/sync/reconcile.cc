@@ -25,6 +25,7 @@ Result<bool> SettleOne(const state::Intent& i, const model::Participant* p, stat
     it->second.source_user = i.source_user;
     return it->second;
   };
+  if (p && !p->roles_known) return false;  // the read could not tell: looked at again next run
   Status st = Ok();
   if (i.action == "enrol" || i.action == "unsuspend") {
     if (!(p && p->active && p->roles.count(i.roleid))) return false;
@@ -180,8 +181,9 @@ Result<int> SettleUnsettled(state::StateDb& db, const std::vector<state::Intent>
           }
           auto c = verified.find(i.courseid);
           if (c == verified.end()) continue;  // not read this run: the next run looks again
-          drop.push_back(i.id);
           auto f = c->second.find(i.userid);
+          if (f != c->second.end() && !f->second.roles_known) continue;  // nor could it tell: likewise
+          drop.push_back(i.id);
           auto r = SettleOne(i, f == c->second.end() ? nullptr : &f->second, db, owned);
           if (!r) return Fail(r.error());
           if (*r) ++late;

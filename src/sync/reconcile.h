@@ -47,7 +47,8 @@ Result<ReconcileResult> ReconcileIntents(state::StateDb& db, moodle::Client& cli
 // Records what those reads show applied, and drops every unsettled intent
 // whose course was read (or that created a course): what is still missing
 // is in this run's plan and is sent again. An intent whose course was not
-// read stays for the next run. Returns how many were applied late.
+// read stays for the next run, as does one about a user the read could not
+// tell (Participant::roles_known). Returns how many were applied late.
 Result<int> SettleUnsettled(state::StateDb& db, const std::vector<state::Intent>& unsettled,
                             const std::vector<model::Course>& courses,
                             const std::map<model::MoodleId, model::Participants>& verified, model::Ownership& owned,
