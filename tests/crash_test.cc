@@ -399,5 +399,61 @@ TEST(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
   ExpectALeaverIsSuspended(site);
 }
 
+// The whole state_dir gone (a new server set up from the config alone): no
+// report or copy says earlier runs happened, so the state.db is new; but the
+// site holds the feed's courses and enrolments. Syncing on would own none of
+// them and never suspend a leaver. The sync is refused before anything is
+// sent and names the ways on; `plan` only warns. adopt --apply takes them
+// back; `--first-run` (or take_over_existing) is the answer when another
+// method made them, and is asked once.
+TEST(StateLossTest, AWholeStateDirGoneIsRefusedBecauseTheSiteAlreadyHoldsTheFeed) {
+  SchoolSite site;
+  auto st = site.Setup();
+  ASSERT_TRUE(st) << st.error().message;
+  const std::string cfg = "--config " + site.config_path();
+  auto r = RunEnrolsync("sync " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string state = site.dir() + "/state";
+  const std::string db = state + "/state.db";
+  auto q = testsupport::QuerySqlite(db, "SELECT COUNT(*) FROM owned_enrolment WHERE owns_enrolment = 1");
+  ASSERT_TRUE(q) << q.error().message;
+  const std::string owned = (*q)[0][0];
+  ASSERT_GT(std::stoi(owned), 100);
+
+  std::filesystem::remove_all(state);
+  site.moodle().ResetCallCounts();
+  r = RunEnrolsync("sync " + cfg);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("owns nothing yet")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("enrolsync adopt")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--first-run")) << r.out;
+  for (const auto& [fn, n] : site.moodle().CallCounts())
+    EXPECT_TRUE(fn.find("get") != std::string::npos) << "the refused sync sent " << fn;
+  r = RunEnrolsync("plan " + cfg);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("warning: sync will refuse: ")) << r.out;
+  EXPECT_EQ(RunEnrolsync("sync " + cfg).exit_code, 1) << "refused again, not only once";
+
+  r = RunEnrolsync("adopt --apply " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  q = testsupport::QuerySqlite(db, "SELECT COUNT(*) FROM owned_enrolment WHERE owns_enrolment = 1");
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_EQ((*q)[0][0], owned);
+  r = RunEnrolsync("plan --detailed-exitcode " + cfg);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  ExpectALeaverIsSuspended(site);
+
+  // Another method's enrolments: --first-run leaves them to it, once; the
+  // next syncs are not asked again although they own nothing.
+  std::filesystem::remove_all(state);
+  r = RunEnrolsync("sync --first-run " + cfg);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  q = testsupport::QuerySqlite(db, "SELECT COUNT(*) FROM owned_enrolment WHERE owns_enrolment = 1");
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_EQ((*q)[0][0], "0") << "the existing enrolments stay someone else's";
+  r = RunEnrolsync("sync " + cfg);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
 }  // namespace
 }  // namespace enrolsync::testing

@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <tuple>
 #include <vector>
@@ -120,6 +122,24 @@ TEST(RealMoodleCrash, AKillMidEnrolLosesNoOwnerAndTheRerunFinishesTheJob) {
   auto after = site->Sync();
   ASSERT_EQ(after.exit_code, 0) << after.error;
   EXPECT_EQ(after.write_calls, 0) << "after adopt a sync has nothing to do";
+
+  // The whole state_dir gone: nothing there says earlier runs happened, but
+  // the real site holds the feed, so the sync is refused (plan/first_run.h)
+  // and adopt takes it back.
+  std::filesystem::remove_all(dir + "/state");
+  const long long before = count();
+  EXPECT_EQ(run({"sync", "--config", site->config_path()}), 1) << "a site holding the feed must be refused";
+  std::ifstream out(dir + "/adopt.out");
+  const std::string said((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(said, HasSubstr("owns nothing yet")) << said;
+  EXPECT_EQ(count(), before);
+  ASSERT_EQ(run({"adopt", "--apply", "--config", site->config_path()}), 0);
+  auto readopted = testsupport::QuerySqlite(db, "SELECT COUNT(*) FROM owned_enrolment WHERE owns_enrolment = 1");
+  ASSERT_TRUE(readopted) << readopted.error().message;
+  EXPECT_EQ((*readopted)[0][0], std::to_string(state.size()));
+  auto last = site->Sync();
+  ASSERT_EQ(last.exit_code, 0) << last.error;
+  EXPECT_EQ(last.write_calls, 0);
 }
 
 }  // namespace

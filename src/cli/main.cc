@@ -44,6 +44,7 @@ struct Flags {
   bool detailed = false;
   bool verify = false;
   long long allow_removals = -1;
+  bool first_run = false;
   std::string debug;
   std::string log_format;
   std::string run_now;
@@ -76,6 +77,7 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
   opt.apply = apply && !f.dry_run;
   opt.verify_all = f.verify;
   opt.allow_removals = f.allow_removals;
+  opt.first_run = f.first_run;
   bool tty = ::isatty(STDERR_FILENO) && !f.json;
   ProgressLine progress(tty && opt.apply);
   if (opt.apply) opt.progress = [&progress](std::size_t d, std::size_t t) { progress(d, t); };
@@ -149,6 +151,9 @@ int main(int argc, char** argv) {
   syncc->add_flag("--detailed-exitcode", f.detailed, "with --dry-run: exit 2 when there are changes");
   syncc->add_flag("--verify", f.verify, "read every managed course's participants from Moodle (slow, finds all drift)");
   syncc->add_option("--allow-removals", f.allow_removals, "approve up to N removals for this run");
+  syncc->add_flag("--first-run", f.first_run,
+                  "this state.db's first sync on a site that already holds the feed's enrolments: leave them to "
+                  "whoever made them (see `enrolsync adopt`)");
 
   auto* adopt = app.add_subcommand(
       "adopt", "rebuild ownership from Moodle after a lost state.db: show it, or record it with --apply");

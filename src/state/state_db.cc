@@ -516,6 +516,22 @@ Status StateDb::SetMirrorMeta(const std::string& key, long long value) {
   return impl_->Run(s, "recording the mirror's state");
 }
 
+Result<std::string> StateDb::GetMeta(const std::string& key) {
+  Stmt s(impl_->db, "SELECT value FROM meta WHERE key = ?1");
+  if (!s.ok()) return Fail(impl_->Err("reading " + key));
+  s.Bind(1, key);
+  int rc = s.Step();
+  if (rc == SQLITE_ROW) return s.Text(0);
+  if (rc != SQLITE_DONE) return Fail(impl_->Err("reading " + key));
+  return std::string();
+}
+
+Status StateDb::SetMeta(const std::string& key, const std::string& value) {
+  Stmt s(impl_->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+  s.Bind(1, key).Bind(2, value);
+  return impl_->Run(s, "recording " + key);
+}
+
 Status StateDb::Begin() { return impl_->Exec("BEGIN IMMEDIATE"); }
 Status StateDb::Commit() { return impl_->Exec("COMMIT"); }
 Status StateDb::Rollback() { return impl_->Exec("ROLLBACK"); }

@@ -108,6 +108,11 @@ class StateDb {
   Status DropMirrorMissing(const std::vector<std::string>& values);
   Status SetMirrorMeta(const std::string& key, long long value);
 
+  // Other keys of the meta table, e.g. "first_sync" (plan/first_run.h):
+  // GetMeta gives "" for a key never set.
+  Result<std::string> GetMeta(const std::string& key);
+  Status SetMeta(const std::string& key, const std::string& value);
+
   Status Begin();
   Status Commit();
   Status Rollback();

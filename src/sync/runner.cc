@@ -8,6 +8,7 @@
 #include <set>
 
 #include "log/log.h"
+#include "plan/first_run.h"
 #include "plan/verify_policy.h"
 #include "state/state_db.h"
 #include "sync/report.h"
@@ -236,7 +237,7 @@ class Runner {
     }
     report_.courses_verified = static_cast<int>(snap.verified.size());
     report_.timings.moodle_read = Since(t1);
-    if (opt_.apply && !a.Empty()) {
+    if (opt_.apply) {
       state::StateDb* ledger = db_.get();
       std::unique_ptr<state::StateDb> fresh;
       if (scratch_) {
@@ -246,6 +247,8 @@ class Runner {
         ledger = fresh.get();
       }
       Status st = ledger->Begin();
+      // An adopted ledger has had its first sync's question answered.
+      if (st) st = ledger->SetMeta(kFirstSyncKey, std::to_string(now));
       for (const auto& c : a.courses) {
         if (!st) break;
         st = ledger->RecordCreatedCourse(c.courseid, c.shortname, now);
@@ -335,6 +338,7 @@ class Runner {
     if (auto st = mirror_->Load(); !st) return SetError(st.error().message);
     if (opt_.apply)
       if (auto st = ReadBackUserIntents(*db_, *mirror_); !st) return SetError(st.error().message);
+    if (auto st = CheckFirstSync(*desired, policy, now); !st) return SetError(st.error().message);
     const bool full_users = opt_.verify_all || !mirror_->data().users_complete;
     full_courses_ = opt_.verify_all || !mirror_->data().courses_complete;
     if (!full_users) {
@@ -398,7 +402,7 @@ class Runner {
       if (!cats) return SetError(cats.error().message);
       snap.categories = std::move(*cats);
     }
-    if (full_courses_) {
+    if (full_courses_ && !courses_read_) {
       auto courses = client_->GetAllCourses();
       if (!courses) return SetError(courses.error().message);
       mirror_->ReplaceCourses(*courses);
@@ -528,6 +532,42 @@ class Runner {
     if (!report_.apply.failures.empty() || report_.apply.state_error) report_.exit_code = kExitPartial;
     FinishExitCode();
   }
+
+  // A ledger's first sync on a site that already holds the feed is refused
+  // before anything is sent (plan/first_run.h); `plan` only warns. Once a
+  // sync has passed (or owns anything), never asked again.
+  Status CheckFirstSync(const model::DesiredState& desired, const plan::Policy& policy, long long now) {
+    if (!opt_.enrolments || desired.enrolments.empty()) return Ok();
+    auto done = db_->GetMeta(kFirstSyncKey);
+    if (!done) return Fail(done.error());
+    if (!done->empty()) return Ok();
+    auto passed = [&]() -> Status {
+      return opt_.apply ? db_->SetMeta(kFirstSyncKey, std::to_string(now)) : Ok();
+    };
+    if (opt_.first_run || policy.take_over_existing || !owned_.enrolments.empty() ||
+        !owned_.created_courses.empty() || !owned_.users.empty())
+      return passed();
+    auto courses = client_->GetAllCourses();
+    if (!courses) return Fail(courses.error());
+    mirror_->ReplaceCourses(*courses);
+    courses_read_ = true;
+    auto feed = plan::FeedCoursesInMoodle(desired, mirror_->Courses(), policy.local_course_field);
+    std::map<model::MoodleId, std::size_t> participants;
+    if (!feed.rows.empty()) {
+      std::vector<model::MoodleId> ids;
+      for (const auto& [id, n] : feed.rows) ids.push_back(id);
+      for (auto& [id, read] : client_->GetParticipants(ids)) {
+        if (!read) return Fail(read.error().Wrap("checking what the site holds before this ledger's first sync"));
+        participants[id] = read->size();
+      }
+    }
+    auto check = plan::CheckFirstRun(feed, participants);
+    if (!check.refuse) return passed();
+    if (opt_.apply) return Fail(ErrorCode::kInvalidArgument, check.message);
+    Warn("sync will refuse: " + check.message);
+    return Ok();
+  }
+  static constexpr const char* kFirstSyncKey = "first_sync";
 
   // A user sync that could not read or apply everything makes the run partial.
   void FinishExitCode() {
@@ -684,6 +724,7 @@ class Runner {
   std::unique_ptr<moodle::Client> client_;
   std::unique_ptr<MoodleMirror> mirror_;
   bool full_courses_ = true;
+  bool courses_read_ = false;  // every course read this run already (CheckFirstSync)
   bool scratch_ = false;  // adopt on a lost ledger: state in memory until --apply records it
   std::vector<model::MoodleId> rotation_;  // courses verified this run, before the plan adds its own
   model::Ownership owned_;

@@ -39,6 +39,9 @@ struct RunOptions {
   // Moodle either way. Allowed on a lost (missing or empty) state.db.
   bool adopt = false;
   long long allow_removals = -1;  // --allow-removals N
+  // sync --first-run: this ledger's first sync may leave the enrolments the
+  // site already holds to whoever made them (plan/first_run.h).
+  bool first_run = false;
   std::string trigger = "manual";  // "manual" | "schedule"
   std::string job = "full";        // "full" | "users": which [[hooks]] run after it
   // Set by SIGTERM: no new phase or batch starts; the run is recorded.
