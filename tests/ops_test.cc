@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <set>
+#include <tuple>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -17,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "school_site.h"
+#include "support/pg_server.h"
 #include "sync/report.h"
 #include "util/strings.h"
 
@@ -277,13 +280,41 @@ TEST_P(SyncStopTest, ASignalMidApplyStopsSyncCleanlyWithExit4AndTheRunRecorded) 
   ASSERT_EQ(h.size(), 1u);
   EXPECT_EQ(h[0]["exit_code"], 4);
   EXPECT_FALSE(h[0]["ended"].get<std::string>().empty()) << "the run was recorded";
+
+  // Row by row: every enrolment the stopped run made is owned, with Moodle's
+  // status, and nothing is left in flight (the batch completed).
+  const std::string db = site_->dir() + "/state/state.db";
+  auto expect_all_owned = [&](std::size_t at_least) {
+    auto q = testsupport::QuerySqlite(db, "SELECT courseid, userid, status FROM owned_enrolment WHERE owns_enrolment = 1");
+    ASSERT_TRUE(q) << q.error().message;
+    std::set<std::tuple<std::string, std::string, std::string>> owned;
+    for (const auto& row : *q) owned.insert({row[0], row[1], row[2]});
+    std::size_t manual = 0, lost = 0;
+    for (const auto& e : site_->moodle().Enrolments()) {
+      if (e.method != "manual") continue;
+      ++manual;
+      if (!owned.count({std::to_string(e.courseid), std::to_string(e.userid), std::to_string(e.status)}) &&
+          lost++ < 5)
+        ADD_FAILURE() << "enrolment of user " << e.userid << " in course " << e.courseid << " is not owned";
+    }
+    EXPECT_EQ(lost, 0u);
+    EXPECT_EQ(owned.size(), manual);
+    EXPECT_GE(manual, at_least);
+  };
+  expect_all_owned(3 * 20);
+  auto pending = testsupport::QuerySqlite(db, "SELECT COUNT(*) FROM pending_intent");
+  ASSERT_TRUE(pending) << pending.error().message;
+  EXPECT_EQ((*pending)[0][0], "0") << "a stop leaves nothing in flight";
+
   site_->moodle().ClearFaults();
   auto r = Es("sync " + cfg_);
   EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("in flight"))) << r.out;
   EXPECT_EQ(Es("plan --detailed-exitcode " + cfg_).exit_code, 0) << "the rerun left an empty plan";
   int enrolled = 0;
   for (const auto& e : site_->moodle().Enrolments()) enrolled += e.method == "manual";
   EXPECT_EQ(enrolled, 1292);
+  expect_all_owned(1292);
 }
 
 // Stopped while still reading Moodle: nothing is applied, exit 4, recorded.

@@ -404,6 +404,7 @@ struct Client::Impl {
       if (auto given_up = GaveUp()) {
         Error e = *given_up;
         e.message = fn + ": " + e.message;
+        if (attempt == 0) e.moodle_errorcode = std::string(kNotSent);  // never went out
         return Fail(std::move(e));
       }
       const auto t0 = Now();
@@ -590,8 +591,10 @@ struct Client::Impl {
         [&](std::size_t k) {
           auto [b, e] = batches[k];
           if (opts.cancel && opts.cancel->load()) {
-            for (std::size_t i = b; i < e; ++i)
-              out[order[i]] = Fail(ErrorCode::kTransient, job.function + ": not sent: stopping");
+            for (std::size_t i = b; i < e; ++i) {
+              Error stopped{ErrorCode::kTransient, job.function + ": not sent: stopping", std::string(kNotSent), ""};
+              out[order[i]] = Fail(std::move(stopped));
+            }
             return;
           }
           RunBatch(job, std::span<const std::size_t>(order).subspan(b, e - b), out);

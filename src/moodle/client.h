@@ -181,6 +181,11 @@ struct FunctionStats {
 // could not be sent" (see ../shared/moodle/README.md).
 inline constexpr std::string_view kMessageNotSent = "Message was not sent.";
 
+// The moodle_errorcode of a call enrolsync never sent (the run stopping, or
+// Moodle given up on before this call went out): Moodle cannot have applied
+// it. Not one of Moodle's codes.
+inline constexpr std::string_view kNotSent = "enrolsync:notsent";
+
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
 // Called on the calling thread as each batch of a write call is answered:
 // `items` are the input indices of the batch's items, whose entries in

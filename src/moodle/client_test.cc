@@ -955,10 +955,18 @@ TEST_F(ClientTest, ADeadMoodleIsGivenUpOnAfterGiveUpAfter) {
     }
   }
   EXPECT_GE(unreachable, 18000);
+  // Those never went out: marked so (the executor drops their intents, and
+  // the next run does not read them back as "in flight"). The batches that
+  // were sent keep Moodle's or the transport's own code.
+  int not_sent = 0;
+  for (const auto& s : st) not_sent += s.error().moodle_errorcode == kNotSent;
+  EXPECT_GE(not_sent, 18000);
+  EXPECT_LT(not_sent, static_cast<int>(st.size()));
   // Every later call fails at once, reads too, without a request.
   const int before = transport->total();
   auto info = client.GetSiteInfo();
   ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().moodle_errorcode, kNotSent);
   EXPECT_NE(info.error().message.find("core_webservice_get_site_info: Moodle unreachable for 6"), std::string::npos)
       << info.error().message;
   EXPECT_EQ(transport->total(), before);

@@ -303,8 +303,10 @@ class Executor {
   }
 
   // Moodle's own answer that it did not apply the call (a web-service
-  // exception, all or nothing), or a refusal before sending.
+  // exception, all or nothing), or a refusal before sending, or a call
+  // never sent (stopping, Moodle given up on).
   static bool Answered(const Error& e) {
+    if (e.moodle_errorcode == moodle::kNotSent) return true;
     if (e.code == ErrorCode::kMoodle || e.code == ErrorCode::kAuth || e.code == ErrorCode::kInvalidArgument)
       return e.moodle_errorcode != moodle::kMessageNotSent;
     return false;
