@@ -38,6 +38,26 @@ std::string Slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Every manual enrolment in the sandbox is owned in the state database with
+// Moodle's status (and there are at least `at_least` of them).
+void ExpectEveryManualEnrolmentOwned(SchoolSite& site, std::size_t at_least) {
+  auto q = testsupport::QuerySqlite(site.dir() + "/state/state.db",
+                                    "SELECT courseid, userid, status FROM owned_enrolment WHERE owns_enrolment = 1");
+  ASSERT_TRUE(q) << q.error().message;
+  std::set<std::tuple<std::string, std::string, std::string>> owned;
+  for (const auto& row : *q) owned.insert({row[0], row[1], row[2]});
+  std::size_t manual = 0, lost = 0;
+  for (const auto& e : site.moodle().Enrolments()) {
+    if (e.method != "manual") continue;
+    ++manual;
+    if (!owned.count({std::to_string(e.courseid), std::to_string(e.userid), std::to_string(e.status)}) && lost++ < 5)
+      ADD_FAILURE() << "enrolment of user " << e.userid << " in course " << e.courseid << " is not owned";
+  }
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(owned.size(), manual);
+  EXPECT_GE(manual, at_least);
+}
+
 class OpsTest : public ::testing::Test {
  protected:
   void Start(const std::string& extra, int latency_ms = 0) {
@@ -284,24 +304,7 @@ TEST_P(SyncStopTest, ASignalMidApplyStopsSyncCleanlyWithExit4AndTheRunRecorded) 
   // Row by row: every enrolment the stopped run made is owned, with Moodle's
   // status, and nothing is left in flight (the batch completed).
   const std::string db = site_->dir() + "/state/state.db";
-  auto expect_all_owned = [&](std::size_t at_least) {
-    auto q = testsupport::QuerySqlite(db, "SELECT courseid, userid, status FROM owned_enrolment WHERE owns_enrolment = 1");
-    ASSERT_TRUE(q) << q.error().message;
-    std::set<std::tuple<std::string, std::string, std::string>> owned;
-    for (const auto& row : *q) owned.insert({row[0], row[1], row[2]});
-    std::size_t manual = 0, lost = 0;
-    for (const auto& e : site_->moodle().Enrolments()) {
-      if (e.method != "manual") continue;
-      ++manual;
-      if (!owned.count({std::to_string(e.courseid), std::to_string(e.userid), std::to_string(e.status)}) &&
-          lost++ < 5)
-        ADD_FAILURE() << "enrolment of user " << e.userid << " in course " << e.courseid << " is not owned";
-    }
-    EXPECT_EQ(lost, 0u);
-    EXPECT_EQ(owned.size(), manual);
-    EXPECT_GE(manual, at_least);
-  };
-  expect_all_owned(3 * 20);
+  ExpectEveryManualEnrolmentOwned(*site_, 3 * 20);
   auto pending = testsupport::QuerySqlite(db, "SELECT COUNT(*) FROM pending_intent");
   ASSERT_TRUE(pending) << pending.error().message;
   EXPECT_EQ((*pending)[0][0], "0") << "a stop leaves nothing in flight";
@@ -314,7 +317,7 @@ TEST_P(SyncStopTest, ASignalMidApplyStopsSyncCleanlyWithExit4AndTheRunRecorded) 
   int enrolled = 0;
   for (const auto& e : site_->moodle().Enrolments()) enrolled += e.method == "manual";
   EXPECT_EQ(enrolled, 1292);
-  expect_all_owned(1292);
+  ExpectEveryManualEnrolmentOwned(*site_, 1292);
 }
 
 // Stopped while still reading Moodle: nothing is applied, exit 4, recorded.
@@ -393,6 +396,16 @@ TEST_F(OpsTest, ADeadMoodleMidRunIsGivenUpOnWithinABoundAndTheFailuresAreGrouped
   EXPECT_THAT(r.out, HasSubstr(" more\n")) << r.out;
   EXPECT_LT(r.out.size(), 20000u) << "the failures are grouped, not listed one by one";
   EXPECT_THAT(r.out, Not(HasSubstr("Moodle rolled them back"))) << "connection retries are not rollbacks";
+
+  // Nothing made before the death lost its owner, and once Moodle is back
+  // the rerun finishes the job and owns everything, row by row.
+  ExpectEveryManualEnrolmentOwned(*site_, 5 * 4);
+  auto restarted = site_->RestartMoodle();
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  auto again = Es("sync " + cfg_);
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(Es("plan --detailed-exitcode " + cfg_).exit_code, 0) << "the rerun left an empty plan";
+  ExpectEveryManualEnrolmentOwned(*site_, 1292);
 }
 
 // The grouping behind that list: what is particular to one item or one

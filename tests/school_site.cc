@@ -42,6 +42,22 @@ SchoolSite::~SchoolSite() {
   if (sandbox_) sandbox_->Stop();
 }
 
+Status SchoolSite::RestartMoodle() {
+  const int port = sandbox_->port();
+  sandbox_->Stop();
+  sandbox_.reset();
+  sandbox::Options so;
+  so.state_dir = dir_.File("moodle");
+  so.token = token_;
+  so.latency_ms = options_.latency_ms;
+  so.max_input_vars = options_.max_input_vars;
+  so.port = port;
+  auto sb = sandbox::Sandbox::Start(so);
+  if (!sb) return Fail(sb.error());
+  sandbox_ = std::move(*sb);
+  return Ok();
+}
+
 Status SchoolSite::Setup() {
   school_ = schoolgen::Generate(options_.school);
   if (auto st = schoolgen::WriteSqlite(school_, dir_.File("school.db")); !st) return st;

@@ -48,6 +48,8 @@ class SchoolSite {
                        std::vector<std::string>* trace = nullptr);
   Result<config::Config> Config() const;
   sandbox::Sandbox& moodle() { return *sandbox_; }
+  // Starts the sandbox again on the same port and site (after moodle().Stop()).
+  Status RestartMoodle();
   const schoolgen::School& school() const { return school_; }
   const std::string& dir() const { return dir_.path(); }
   std::string config_path() const { return dir_.File("enrolsync.toml"); }
