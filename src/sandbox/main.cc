@@ -1,6 +1,8 @@
 // enrolsync-sandbox: serves a simulated Moodle 5.1 web-service endpoint until
 // SIGTERM/SIGINT. Never prints the token.
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -49,45 +51,80 @@ bool ReadCsvRecord(std::istream& in, std::vector<std::string>* fields) {
   return true;
 }
 
-int SeedUsers(enrolsync::sandbox::Sandbox& sandbox, const std::string& path) {
+// Reads a CSV with a header row; `need` columns must be there. Rows as
+// column name -> value. False (message printed) on error.
+bool ReadCsvFile(const std::string& path, const std::vector<std::string>& need,
+                 std::vector<std::map<std::string, std::string>>* out) {
   std::ifstream in(path);
   if (!in) {
     std::cerr << "enrolsync-sandbox: cannot read " << path << "\n";
-    return -1;
+    return false;
   }
   std::vector<std::string> header, row;
-  if (!ReadCsvRecord(in, &header)) return 0;
+  if (!ReadCsvRecord(in, &header)) return true;
   std::map<std::string, std::size_t> col;
   for (std::size_t i = 0; i < header.size(); ++i) col[enrolsync::ToLower(enrolsync::Trim(header[i]))] = i;
-  for (const char* need : {"username", "firstname", "lastname", "email"}) {
-    if (!col.count(need)) {
-      std::cerr << "enrolsync-sandbox: " << path << ": header has no '" << need << "' column\n";
-      return -1;
+  for (const std::string& n : need) {
+    if (!col.count(n)) {
+      std::cerr << "enrolsync-sandbox: " << path << ": header has no '" << n << "' column\n";
+      return false;
     }
   }
-  auto get = [&](const char* name) {
-    auto it = col.find(name);
-    return it != col.end() && it->second < row.size() ? enrolsync::Trim(row[it->second]) : std::string();
-  };
-  int n = 0, line = 1;
   while (ReadCsvRecord(in, &row)) {
-    ++line;
     if (row.size() == 1 && enrolsync::Trim(row[0]).empty()) continue;
-    auto id = sandbox.EnsureLdapUser(get("username"), get("firstname"), get("lastname"), get("email"), get("idnumber"));
-    if (!id) {
-      std::cerr << "enrolsync-sandbox: " << path << " row " << line << ": " << id.error().message << "\n";
-      return -1;
-    }
-    ++n;
+    std::map<std::string, std::string> r;
+    for (const auto& [name, i] : col) r[name] = i < row.size() ? enrolsync::Trim(row[i]) : std::string();
+    out->push_back(std::move(r));
   }
-  return n;
+  return true;
+}
+
+// All the users in one transaction (Sandbox::SeedLdapUsers). Returns how
+// many were created, -1 on error.
+int SeedUsers(enrolsync::sandbox::Sandbox& sandbox, const std::string& path) {
+  std::vector<std::map<std::string, std::string>> rows;
+  if (!ReadCsvFile(path, {"username", "firstname", "lastname", "email"}, &rows)) return -1;
+  std::vector<enrolsync::sandbox::Sandbox::SeedUser> users;
+  users.reserve(rows.size());
+  for (auto& r : rows) {
+    users.push_back({std::move(r["username"]), std::move(r["firstname"]), std::move(r["lastname"]),
+                     std::move(r["email"]), std::move(r["idnumber"])});
+  }
+  rows.clear();
+  auto n = sandbox.SeedLdapUsers(users);
+  if (!n) {
+    std::cerr << "enrolsync-sandbox: " << path << ": " << n.error().message << "\n";
+    return -1;
+  }
+  return *n;
+}
+
+// categories.csv (id,name), as enrolsync-gen-school writes it.
+bool SeedCategories(enrolsync::sandbox::Sandbox& sandbox, const std::string& path) {
+  std::vector<std::map<std::string, std::string>> rows;
+  if (!ReadCsvFile(path, {"id", "name"}, &rows)) return false;
+  std::vector<std::pair<enrolsync::model::MoodleId, std::string>> cats;
+  for (auto& r : rows) {
+    long long id = 0;
+    if (!enrolsync::ParseInt64(r["id"], &id)) {
+      std::cerr << "enrolsync-sandbox: " << path << ": bad category id '" << r["id"] << "'\n";
+      return false;
+    }
+    cats.emplace_back(id, r["name"]);
+  }
+  auto st = sandbox.SeedCategories(cats);
+  if (!st) {
+    std::cerr << "enrolsync-sandbox: " << path << ": " << st.error().message << "\n";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"enrolsync-sandbox: a simulated Moodle 5.1 web-service endpoint"};
-  std::string listen = "127.0.0.1:0", state, token, token_file, seed, cost_model;
+  std::string listen = "127.0.0.1:0", state, token, token_file, seed, seed_categories, cost_model;
   int latency = 0, max_vars = 5000;
   bool no_welcome = false;
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0 = any free port)");
@@ -102,7 +139,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-input-vars", max_vars, "PHP max_input_vars: POST variables past it are lost");
   app.add_flag("--no-welcome-messages", no_welcome,
                "new courses' manual instance does not send the course welcome message");
-  app.add_option("--seed-users", seed, "CSV username,firstname,lastname,email,idnumber: create as auth=ldap");
+  app.add_option("--seed-users", seed,
+                 "CSV username,firstname,lastname,email,idnumber: create as auth=ldap (one transaction)");
+  app.add_option("--seed-categories", seed_categories,
+                 "CSV id,name (enrolsync-gen-school's categories.csv): create these top-level categories");
   CLI11_PARSE(app, argc, argv);
 
   enrolsync::sandbox::Options options;
@@ -145,10 +185,15 @@ int main(int argc, char** argv) {
     std::cerr << "enrolsync-sandbox: " << sandbox.error().message << "\n";
     return 1;
   }
+  if (!seed_categories.empty() && !SeedCategories(**sandbox, seed_categories)) return 1;
   if (!seed.empty()) {
+    auto t0 = std::chrono::steady_clock::now();
     int n = SeedUsers(**sandbox, seed);
     if (n < 0) return 1;
-    std::cerr << "enrolsync-sandbox: seeded " << n << " users from " << seed << "\n";
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char took[32];
+    std::snprintf(took, sizeof took, "%.2f", secs);
+    std::cerr << "enrolsync-sandbox: seeded " << n << " users from " << seed << " in " << took << " s\n";
   }
   std::cout << "enrolsync-sandbox listening on " << (*sandbox)->url() << std::endl;
   int sig = 0;

@@ -560,6 +560,48 @@ Result<MoodleId> Sandbox::EnsureLdapUser(const std::string& username, const std:
   return id;
 }
 
+Result<int> Sandbox::SeedLdapUsers(const std::vector<SeedUser>& users) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  SiteStore& s = *impl_->store;
+  int created = 0;
+  Status st = Guarded(s, [&]() -> Status {
+    for (const SeedUser& in : users) {
+      if (in.username.empty() || CleanUsername(in.username) != in.username) {
+        return Fail(ErrorCode::kInvalidArgument, "sandbox: invalid username '" + in.username + "'");
+      }
+      if (s.db().One("SELECT id FROM users WHERE username = ? AND deleted = 0", in.username)) continue;
+      NewUser u;
+      u.username = in.username;
+      u.auth = "ldap";
+      u.firstname = in.firstname;
+      u.lastname = in.lastname;
+      u.email = in.email;
+      u.idnumber = in.idnumber;
+      s.CreateUser(u);
+      ++created;
+    }
+    return Ok();
+  });
+  if (!st) return Fail(st.error());
+  return created;
+}
+
+Status Sandbox::SeedCategories(const std::vector<std::pair<MoodleId, std::string>>& categories) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  SiteStore& s = *impl_->store;
+  return Guarded(s, [&]() -> Status {
+    for (const auto& [want, name] : categories) {
+      if (s.CategoryExists(want)) continue;
+      MoodleId got = s.CreateCategory(name, 0, "", "", 1);
+      if (got != want) {
+        return Fail(ErrorCode::kInvalidArgument, "sandbox: category '" + name + "' would get id " +
+                                                     std::to_string(got) + ", not " + std::to_string(want));
+      }
+    }
+    return Ok();
+  });
+}
+
 Status Sandbox::SetInstanceStatus(MoodleId courseid, std::string method, int status) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   SiteStore& s = *impl_->store;

@@ -301,6 +301,41 @@ TEST_F(SandboxTest, UpdateCoursesRenamesAndReportsBadCoursesAsWarnings) {
   EXPECT_TRUE(sb_->Courses()[0].visible);
 }
 
+TEST_F(SandboxTest, BulkSeedCreatesLdapUsersInOneGoAndSkipsTakenUsernames) {
+  std::vector<Sandbox::SeedUser> users;
+  for (int i = 0; i < 2000; ++i) {
+    std::string n = std::to_string(i);
+    users.push_back({"p" + n, "First" + n, "Last" + n, "p" + n + "@school.test", "ID" + n});
+  }
+  auto n = sb_->SeedLdapUsers(users);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 2000);
+  auto again = sb_->SeedLdapUsers({users[0], {"new1", "N", "One", "new1@school.test", ""}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 1);  // p0 is taken: skipped, not an error
+  auto all = sb_->Users();
+  ASSERT_EQ(all.size(), 2002u);  // admin + 2000 + new1
+  json got = Call("core_user_get_users_by_field", {{"field", "email"}, {"values[0]", "p1999@school.test"}});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["auth"], "ldap");
+  EXPECT_EQ(got[0]["idnumber"], "ID1999");
+  // A bad username anywhere: nothing of that batch is created.
+  auto bad = sb_->SeedLdapUsers({{"ok2", "O", "K", "ok2@school.test", ""}, {"Bad Name", "B", "N", "b@school.test", ""}});
+  EXPECT_FALSE(bad);
+  EXPECT_EQ(sb_->Users().size(), 2002u);
+}
+
+TEST_F(SandboxTest, SeedCategoriesGivesTheIdsAskedForOrRefuses) {
+  ASSERT_TRUE(sb_->SeedCategories({{2, "Mathematics"}, {3, "English"}}));
+  json cats = Call("core_course_get_categories");
+  ASSERT_EQ(cats.size(), 3u);
+  EXPECT_EQ(cats[1]["id"], 2);
+  EXPECT_EQ(cats[1]["name"], "Mathematics");
+  EXPECT_TRUE(sb_->SeedCategories({{2, "Mathematics"}}));  // present: left alone
+  EXPECT_FALSE(sb_->SeedCategories({{9, "Staff Areas"}}));  // would be id 4
+  EXPECT_EQ(Call("core_course_get_categories").size(), 3u);
+}
+
 TEST_F(SandboxTest, CategoriesCanBeCreatedAndFoundByName) {
   json made = Call("core_course_create_categories", {{"categories[0][name]", "Maths"},
                                                      {"categories[0][idnumber]", "MA"}});
