@@ -9,12 +9,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,29 +28,54 @@ namespace {
 
 enum class Format { kText, kJson };
 
-// Set from the signal handler; lock-free so the store is async-signal-safe.
-std::atomic<bool> g_reopen_requested{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
+// Bumped by the signal handler; each sink reopens when it sees a generation
+// it has not handled yet. Lock-free so the increment is async-signal-safe.
+std::atomic<unsigned> g_reopen_generation{0};
+static_assert(std::atomic<unsigned>::is_always_lock_free);
 
-// Read without the mutex so filtered-out lines cost nothing.
-std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
+}  // namespace
 
-struct State {
+class LogSink {
+ public:
   std::mutex mu;
   std::string path;  // "" = no file
   int fd = -1;
   Format format = Format::kText;
   bool to_stderr = true;
+  std::string site;
   std::string run_id;
+  // Read without the mutex so filtered-out lines cost nothing.
+  std::atomic<int> min_level{static_cast<int>(Level::kInfo)};
+  unsigned seen_generation = g_reopen_generation.load();
+  bool reopen_pending = false;
   std::chrono::steady_clock::time_point last_failed_reopen{};
   bool reopen_failed = false;
   bool write_failed = false;
+
+  LogSink();
+  ~LogSink();
 };
 
-State& S() {
-  static State* s = new State;  // never destroyed: usable from atexit paths
+namespace {
+
+// Every sink alive, for ProcessReopenAll().
+std::mutex& RegistryMu() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+std::vector<LogSink*>& Registry() {
+  static auto* v = new std::vector<LogSink*>;
+  return *v;
+}
+
+LogSink& Default() {
+  static LogSink* s = new LogSink;  // never destroyed: usable from atexit paths
   return *s;
 }
+
+thread_local LogSink* t_sink = nullptr;
+
+LogSink& S() { return t_sink ? *t_sink : Default(); }
 
 int OpenLogFile(const std::string& path) {
   int fd;
@@ -119,15 +146,16 @@ const char* JsonLevel(Level level) {
   return "unknown";
 }
 
-// Called with the mutex held.
-void ReopenLocked(State& s, bool forced) {
+// Called with the mutex held. On failure the reopen stays pending.
+void ReopenLocked(LogSink& s, bool forced) {
   if (s.path.empty()) {
     s.reopen_failed = false;
+    s.reopen_pending = false;
     return;
   }
   auto now = std::chrono::steady_clock::now();
   if (!forced && s.reopen_failed && now - s.last_failed_reopen < std::chrono::seconds(5)) {
-    g_reopen_requested.store(true);  // keep it pending, try again later
+    s.reopen_pending = true;  // try again later
     return;
   }
   int fd = OpenLogFile(s.path);
@@ -139,35 +167,38 @@ void ReopenLocked(State& s, bool forced) {
     }
     s.reopen_failed = true;
     s.last_failed_reopen = now;
-    g_reopen_requested.store(true);
+    s.reopen_pending = true;
     return;
   }
   if (s.fd >= 0) ::close(s.fd);
   s.fd = fd;
   s.reopen_failed = false;
+  s.reopen_pending = false;
 }
 
-void MaybeReopenLocked(State& s) {
-  if (g_reopen_requested.load(std::memory_order_relaxed) && g_reopen_requested.exchange(false)) {
-    ReopenLocked(s, /*forced=*/false);
+// Whether a reopen was asked for (a new signal, or an earlier failure).
+bool ReopenWantedLocked(LogSink& s) {
+  unsigned gen = g_reopen_generation.load(std::memory_order_relaxed);
+  if (gen != s.seen_generation) {
+    s.seen_generation = gen;
+    s.reopen_pending = true;
   }
+  return s.reopen_pending;
 }
 
-extern "C" void ReopenSignalHandler(int) { g_reopen_requested.store(true); }
-
-}  // namespace
-
-Result<Level> ParseLogLevel(std::string_view name) {
-  std::string n = ToLower(Trim(name));
-  if (n == "debug") return Level::kDebug;
-  if (n == "info") return Level::kInfo;
-  if (n == "warn" || n == "warning") return Level::kWarn;
-  if (n == "error") return Level::kError;
-  return Fail(ErrorCode::kInvalidArgument,
-              "log level \"" + std::string(name) + "\" is not one of debug, info, warn, error");
+void MaybeReopenLocked(LogSink& s) {
+  if (ReopenWantedLocked(s)) ReopenLocked(s, /*forced=*/false);
 }
 
-Status InitLog(const LogOptions& options) {
+extern "C" void ReopenSignalHandler(int) { g_reopen_generation.fetch_add(1); }
+
+struct Parsed {
+  Level level;
+  Format format;
+  int fd;
+};
+
+Result<Parsed> Parse(const LogOptions& options) {
   auto level = ParseLogLevel(options.level);
   if (!level) return Fail(level.error());
   std::string format_name = ToLower(Trim(options.format));
@@ -189,38 +220,99 @@ Status InitLog(const LogOptions& options) {
                                       std::strerror(err));
     }
   }
-  State& s = S();
+  return Parsed{*level, format, fd};
+}
+
+void Apply(LogSink& s, const LogOptions& options, const Parsed& p) {
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.fd >= 0) ::close(s.fd);
-  s.fd = fd;
+  s.fd = p.fd;
   s.path = options.file;
-  s.format = format;
+  s.format = p.format;
+  s.site = options.site;
   s.to_stderr = options.file.empty() || options.also_stderr;
   s.reopen_failed = false;
-  g_min_level.store(static_cast<int>(*level));
+  s.reopen_pending = false;
+  s.seen_generation = g_reopen_generation.load();
+  s.min_level.store(static_cast<int>(p.level));
+}
+
+}  // namespace
+
+LogSink::LogSink() {
+  std::lock_guard<std::mutex> lock(RegistryMu());
+  Registry().push_back(this);
+}
+
+LogSink::~LogSink() {
+  {
+    std::lock_guard<std::mutex> lock(RegistryMu());
+    auto& r = Registry();
+    r.erase(std::remove(r.begin(), r.end(), this), r.end());
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+Result<Level> ParseLogLevel(std::string_view name) {
+  std::string n = ToLower(Trim(name));
+  if (n == "debug") return Level::kDebug;
+  if (n == "info") return Level::kInfo;
+  if (n == "warn" || n == "warning") return Level::kWarn;
+  if (n == "error") return Level::kError;
+  return Fail(ErrorCode::kInvalidArgument,
+              "log level \"" + std::string(name) + "\" is not one of debug, info, warn, error");
+}
+
+Status InitLog(const LogOptions& options) {
+  auto p = Parse(options);
+  if (!p) return Fail(p.error());
+  Apply(Default(), options, *p);
   return Ok();
 }
 
+Result<std::shared_ptr<LogSink>> OpenLogSink(const LogOptions& options) {
+  auto p = Parse(options);
+  if (!p) return Fail(p.error());
+  auto sink = std::make_shared<LogSink>();
+  Apply(*sink, options, *p);
+  return sink;
+}
+
+Status ConfigureLogSink(LogSink& sink, const LogOptions& options) {
+  auto p = Parse(options);
+  if (!p) return Fail(p.error());
+  Apply(sink, options, *p);
+  return Ok();
+}
+
+ScopedLogSink::ScopedLogSink(std::shared_ptr<LogSink> sink) : sink_(std::move(sink)), previous_(t_sink) {
+  t_sink = sink_.get();
+}
+
+ScopedLogSink::~ScopedLogSink() { t_sink = previous_; }
+
 void CloseLog() {
-  State& s = S();
+  LogSink& s = Default();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.fd >= 0) ::close(s.fd);
   s.fd = -1;
   s.path.clear();
   s.format = Format::kText;
   s.to_stderr = true;
+  s.site.clear();
   s.reopen_failed = false;
-  g_min_level.store(static_cast<int>(Level::kInfo));
+  s.reopen_pending = false;
+  s.min_level.store(static_cast<int>(Level::kInfo));
 }
 
 void SetRunId(std::string run_id) {
-  State& s = S();
+  LogSink& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   s.run_id = std::move(run_id);
 }
 
 bool LogEnabled(Level level) {
-  return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
+  return static_cast<int>(level) >= S().min_level.load(std::memory_order_relaxed);
 }
 
 void Log(Level level, std::string_view message) {
@@ -229,7 +321,7 @@ void Log(Level level, std::string_view message) {
   // A trailing newline does not make an empty extra line.
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
 
-  State& s = S();
+  LogSink& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   MaybeReopenLocked(s);
 
@@ -238,11 +330,13 @@ void Log(Level level, std::string_view message) {
   if (s.format == Format::kJson) {
     nlohmann::json j = {{"ts", ts}, {"level", JsonLevel(level)}, {"run", Redact(s.run_id)},
                         {"msg", msg}};
+    if (!s.site.empty()) j["site"] = s.site;
     // Invalid UTF-8 becomes U+FFFD instead of throwing.
     out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     out += '\n';
   } else {
     std::string prefix = ts + " " + TextLevel(level) + " ";
+    if (!s.site.empty()) prefix += "[site " + s.site + "] ";
     if (!s.run_id.empty()) prefix += "[run " + Redact(s.run_id) + "] ";
     std::string_view rest = msg;
     out.reserve(msg.size() + prefix.size() + 8);
@@ -275,12 +369,20 @@ void Log(Level level, std::string_view message) {
   if (s.to_stderr) WriteAll(STDERR_FILENO, out);
 }
 
-void ReopenLog() { g_reopen_requested.store(true); }
+void ReopenLog() { g_reopen_generation.fetch_add(1); }
 
 void ProcessReopen() {
-  State& s = S();
+  LogSink& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (g_reopen_requested.exchange(false)) ReopenLocked(s, /*forced=*/true);
+  if (ReopenWantedLocked(s)) ReopenLocked(s, /*forced=*/true);
+}
+
+void ProcessReopenAll() {
+  std::lock_guard<std::mutex> registry(RegistryMu());
+  for (LogSink* s : Registry()) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (ReopenWantedLocked(*s)) ReopenLocked(*s, /*forced=*/false);
+  }
 }
 
 void InstallReopenSignal(int signo) {

@@ -9,8 +9,16 @@
 //
 // Every message passes through Redact() (util/secrets.h) before it is written.
 // Thread-safe. Not callable from a signal handler (except ReopenLog()).
+//
+// One process-wide sink (InitLog) serves every command. The multi-site daemon
+// (ops/sites.h) gives each site a LogSink of its own and binds it to that
+// site's thread (ScopedLogSink): every function below then acts on the bound
+// sink — Log, LogEnabled, SetRunId, ProcessReopen. A run logs only from the
+// thread that runs it (the Moodle client's worker threads never log; progress
+// is reported on the calling thread), so a site's lines all reach its file.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -25,6 +33,31 @@ struct LogOptions {
   std::string format = "text";   // "text" | "json"
   std::string level = "info";    // "debug" | "info" | "warn" (or "warning") | "error"
   bool also_stderr = false;      // with a file: copy every line to stderr too
+  std::string site{};            // "" = none; else every line names it ("[site a] ", "site":"a")
+};
+
+// A log destination of its own (file, format, level, run id). Opaque.
+class LogSink;
+
+// A new sink configured as InitLog would configure the process-wide one
+// (same errors).
+Result<std::shared_ptr<LogSink>> OpenLogSink(const LogOptions& options);
+
+// Reconfigures `sink` (a reloaded config); on error it stays as it was.
+Status ConfigureLogSink(LogSink& sink, const LogOptions& options);
+
+// While alive, the calling thread logs to `sink` instead of the process-wide
+// sink (nesting restores the previous one). The guard keeps the sink alive.
+class ScopedLogSink {
+ public:
+  explicit ScopedLogSink(std::shared_ptr<LogSink> sink);
+  ~ScopedLogSink();
+  ScopedLogSink(const ScopedLogSink&) = delete;
+  ScopedLogSink& operator=(const ScopedLogSink&) = delete;
+
+ private:
+  std::shared_ptr<LogSink> sink_;
+  LogSink* previous_;
 };
 
 // "debug", "info", "warn"/"warning", "error" (ASCII case-insensitive).
@@ -40,7 +73,7 @@ Status InitLog(const LogOptions& options);
 // Closes the log file; later lines go to stderr only (text, info). Tests, shutdown.
 void CloseLog();
 
-// The run id included in every line ("r42", a short random id); "" outside runs.
+// The run id included in every line of the calling thread's sink ("r42", a short random id); "" outside runs.
 void SetRunId(std::string run_id);
 
 // Whether a line at `level` would be written (skip expensive formatting).
@@ -64,6 +97,11 @@ void ReopenLog();
 // path cannot be opened, logging continues to the old descriptor, a warning
 // goes to stderr, and the reopen stays pending (retried at most every 5 s).
 void ProcessReopen();
+
+// ProcessReopen() for every sink alive (the process-wide one and each
+// LogSink), from any thread: the multi-site daemon's main loop calls it after
+// SIGUSR1 so idle sites release their rotated files promptly.
+void ProcessReopenAll();
 
 // Installs a handler for `signo` (SA_RESTART) that calls ReopenLog().
 // Install it early in main() of every enrolsync process: the shipped

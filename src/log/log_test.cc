@@ -199,6 +199,57 @@ TEST_F(LogTest, LinesCarryTimestampLevelAndRunId) {
   EXPECT_EQ(st.st_mode & 0777, 0640u & ~mask) << "log file is created 0640 (less the umask)";
 }
 
+// The multi-site daemon: each thread bound to its own sink writes only to its
+// file, with its own level, format and run id; the process-wide log is left
+// alone; SIGUSR1 then ProcessReopenAll() moves every sink to a fresh file.
+TEST_F(LogTest, ThreadsBoundToTheirOwnSinksWriteOnlyToTheirFiles) {
+  fs::path main_file = dir_ / "main.log";
+  ASSERT_TRUE(InitLog({.file = main_file.string()}));
+  fs::path a = dir_ / "a.log", b = dir_ / "b.log";
+  auto sa = OpenLogSink({.file = a.string(), .format = "text", .level = "debug"});
+  auto sb = OpenLogSink({.file = b.string(), .format = "json", .level = "warn", .site = "b"});
+  ASSERT_TRUE(sa && sb);
+  auto bad = OpenLogSink({.file = (dir_ / "no" / "x.log").string()});
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("no/x.log"));
+  auto write = [](std::shared_ptr<LogSink> sink, const std::string& name) {
+    ScopedLogSink bound(std::move(sink));
+    SetRunId("r-" + name);
+    for (int i = 0; i < 200; ++i) {
+      LogDebug("debug " + name);
+      LogWarn("warn " + name + " " + std::to_string(i));
+    }
+    SetRunId("");
+  };
+  std::thread ta(write, *sa, "a"), tb(write, *sb, "b");
+  LogInfo("main line");
+  ta.join();
+  tb.join();
+  std::string at = ReadFile(a), bt = ReadFile(b), mt = ReadFile(main_file);
+  EXPECT_EQ(Lines(at).size(), 400u);
+  EXPECT_THAT(at, HasSubstr("[run r-a] debug a"));
+  EXPECT_THAT(at, Not(HasSubstr(" b")));
+  auto bl = Lines(bt);
+  ASSERT_EQ(bl.size(), 200u) << "b is at level warn";
+  auto j = nlohmann::json::parse(bl[0]);
+  EXPECT_EQ(j["site"], "b");
+  EXPECT_EQ(j["run"], "r-b");
+  EXPECT_EQ(Lines(mt).size(), 1u);
+  EXPECT_THAT(mt, HasSubstr("INFO  main line"));
+
+  // Rotation of every file: rename, signal, reopen.
+  for (const auto& f : {a, b, main_file}) fs::rename(f, f.string() + ".1");
+  ::raise(SIGUSR1);
+  ProcessReopenAll();
+  for (const auto& f : {a, b, main_file}) EXPECT_TRUE(fs::exists(f)) << f;
+  {
+    ScopedLogSink bound(*sb);
+    LogError("after rotation");
+  }
+  EXPECT_THAT(ReadFile(b), HasSubstr("after rotation"));
+  EXPECT_THAT(ReadFile(b.string() + ".1"), Not(HasSubstr("after rotation")));
+}
+
 TEST_F(LogTest, JsonFormatGivesOneValidObjectPerLine) {
   fs::path file = dir_ / "enrolsync.log";
   ASSERT_TRUE(InitLog({.file = file.string(), .format = "json", .level = "debug"}));
