@@ -38,6 +38,7 @@ const char* kExitCodes =
 
 struct Flags {
   std::string config;
+  std::string config_dir;
   bool json = false;
   bool verbose = false;
   bool dry_run = false;
@@ -163,7 +164,10 @@ int main(int argc, char** argv) {
   adopt->add_flag("--detailed-exitcode", f.detailed, "without --apply: exit 2 when there is something to record");
 
   auto* daemon = app.add_subcommand("daemon", "run the [schedule] jobs on their cron times until SIGTERM");
-  daemon->add_option("--config,-c", f.config, "the enrolsync.toml file")->required();
+  // Exactly one of --config and --config-dir (checked after parsing).
+  auto* daemon_config = daemon->add_option("--config,-c", f.config, "the enrolsync.toml file");
+  daemon->add_option("--config-dir", f.config_dir, "a folder of site configs: every *.toml in it is one site")
+      ->excludes(daemon_config);
   daemon->add_option("--run-now", f.run_now, "run this job (full | users) once at start")
       ->check(CLI::IsMember({"full", "users"}));
   daemon->add_flag("--foreground", f.foreground, "also copy log lines to stderr");
@@ -171,7 +175,10 @@ int main(int argc, char** argv) {
   sched->add_option("--config,-c", f.config, "the enrolsync.toml file")->required();
   sched->add_option("-n,--count", f.count, "runs to show per job");
   auto* status = app.add_subcommand("status", "last runs, next scheduled runs and the last failure");
-  add_common(status);
+  auto* status_config = status->add_option("--config,-c", f.config, "the enrolsync.toml file");
+  status->add_option("--config-dir", f.config_dir, "a folder of site configs: show every site")
+      ->excludes(status_config);
+  status->add_flag("--json", f.json, "print one JSON object instead of text");
   auto* history = app.add_subcommand("history", "the recorded runs, newest first");
   add_common(history);
   history->add_option("-n,--limit", f.limit, "how many runs");
@@ -183,9 +190,16 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : sync::kExitUsage;
   }
 
+  if ((daemon->parsed() || status->parsed()) && f.config.empty() == f.config_dir.empty()) {
+    std::cerr << "enrolsync " << (daemon->parsed() ? "daemon" : "status")
+              << ": give exactly one of --config FILE and --config-dir DIR\n";
+    return sync::kExitUsage;
+  }
+  if (status->parsed() && !f.config_dir.empty()) return ops::PrintSitesStatus(f.config_dir, std::cout, f.json);
   if (daemon->parsed()) {
     ops::DaemonOptions o;
     o.config_path = f.config;
+    o.config_dir = f.config_dir;
     o.log_format = f.log_format;
     o.run_now = f.run_now;
     o.log_to_stderr = f.foreground;

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "log/log.h"
+#include "ops/sites.h"
 #include "ops/stop.h"
 #include "schedule/scheduler.h"
 #include "sync/runner.h"
@@ -15,15 +16,15 @@
 namespace enrolsync::ops {
 namespace {
 
-std::atomic<bool> g_wake{false};    // term or reload: leave the scheduler loop
-std::atomic<bool> g_reload{false};
-const std::atomic<bool>* g_term = nullptr;  // ops/stop.h: SIGTERM, SIGINT
-
-bool Terminating() { return g_term && g_term->load(); }
+// The single-site daemon's control, for the SIGHUP handler.
+std::atomic<SiteControl*> g_single{nullptr};
+static_assert(std::atomic<SiteControl*>::is_always_lock_free, "read in a signal handler");
 
 void OnHup(int) {
-  g_reload.store(true);
-  g_wake.store(true);
+  if (SiteControl* c = g_single.load()) {
+    c->reload.store(true);
+    c->wake.store(true);
+  }
   ReopenLog();
 }
 
@@ -54,16 +55,21 @@ Result<std::vector<schedule::Job>> Jobs(const config::Config& cfg) {
   return jobs;
 }
 
-Status SetupLog(const config::Config& cfg, const DaemonOptions& o) {
+Status SetupLog(const config::Config& cfg, const DaemonOptions& o, SiteControl& ctl) {
   LogOptions lo;
   lo.file = cfg.log.file;
   lo.format = o.log_format.empty() ? cfg.log.format : o.log_format;
   lo.level = cfg.log.level;
   lo.also_stderr = o.log_to_stderr && !cfg.log.file.empty();
-  return InitLog(lo);
+  // Lines of a site without a log file go to stderr (the journal) with the
+  // other sites': they name their site there.
+  if (ctl.sink && cfg.log.file.empty()) lo.site = ctl.site;
+  return ctl.sink ? ConfigureLogSink(*ctl.sink, lo) : InitLog(lo);
 }
 
-void RunJob(const config::Config& cfg, const std::string& job, const std::string& trigger) {
+bool Stopping(const SiteControl& ctl) { return (ctl.stop && ctl.stop->load()) || ctl.retire.load(); }
+
+void RunJob(const config::Config& cfg, const std::string& job, const std::string& trigger, const SiteControl& ctl) {
   ProcessReopen();
   sync::RunOptions opt;
   opt.apply = true;
@@ -71,7 +77,7 @@ void RunJob(const config::Config& cfg, const std::string& job, const std::string
   opt.job = job;
   opt.users = true;
   opt.enrolments = job == "full";
-  opt.stop = g_term;
+  opt.stop = ctl.stop;
   sync::RunReport r = sync::RunOnce(cfg, opt);
   if (r.exit_code != sync::kExitOk)
     LogWarn("job " + job + " ended with exit code " + std::to_string(r.exit_code) +
@@ -80,29 +86,23 @@ void RunJob(const config::Config& cfg, const std::string& job, const std::string
 
 }  // namespace
 
-int RunDaemon(const DaemonOptions& o) {
-  auto cfg = config::LoadConfig(o.config_path);
-  if (!cfg) {
-    LogError(cfg.error().message);
-    return 78;
-  }
-  if (auto st = SetupLog(*cfg, o); !st) {
-    LogError(st.error().message);
-    return 78;
-  }
-  auto jobs = Jobs(*cfg);
-  if (!jobs) {
-    LogError(jobs.error().message);
-    return 78;
-  }
-  g_term = InstallStopSignals(&g_wake);
-  Install(SIGHUP, OnHup);
-  LogInfo("daemon started, config " + cfg->path);
+Status CheckDaemonConfig(const config::Config& cfg) {
+  auto jobs = Jobs(cfg);
+  if (!jobs) return Fail(jobs.error());
+  return Ok();
+}
 
-  if (!o.run_now.empty() && !Terminating()) RunJob(*cfg, o.run_now, "startup");
+void RunSite(const DaemonOptions& o, config::Config cfg, SiteControl& ctl) {
+  std::unique_ptr<ScopedLogSink> bound;
+  if (ctl.sink) bound = std::make_unique<ScopedLogSink>(ctl.sink);
+  if (auto st = SetupLog(cfg, o, ctl); !st) LogError(st.error().message);
+  auto jobs = Jobs(cfg);  // checked by the caller
+  LogInfo("daemon started, config " + cfg.path);
+
+  if (!o.run_now.empty() && !Stopping(ctl)) RunJob(cfg, o.run_now, "startup", ctl);
 
   schedule::RealClock clock;
-  while (!Terminating()) {
+  while (jobs && !Stopping(ctl)) {
     schedule::Scheduler sched(*jobs, clock);
     for (const auto& [job, when] : sched.Upcoming(static_cast<int>(jobs->size())))
       LogInfo("next " + job + " run: " + LocalTime(when));
@@ -110,11 +110,12 @@ int RunDaemon(const DaemonOptions& o) {
       LogWarn("job " + job + " missed its " + LocalTime(first) + " run (the previous run was still going); next at " +
               LocalTime(next));
     });
-    sched.Run([&](const std::string& job, std::time_t) { RunJob(*cfg, job, "schedule"); }, g_wake);
-    if (Terminating()) break;
-    if (g_reload.exchange(false)) {
-      g_wake.store(false);
-      auto fresh = config::LoadConfig(o.config_path);
+    sched.Run([&](const std::string& job, std::time_t) { RunJob(cfg, job, "schedule", ctl); }, ctl.wake);
+    ctl.wake.store(false);
+    if (Stopping(ctl)) break;
+    ProcessReopen();
+    if (ctl.reload.exchange(false) && ctl.load) {
+      auto fresh = ctl.load();
       if (!fresh) {
         LogError("reload failed, keeping the running config: " + fresh.error().message);
         continue;
@@ -124,15 +125,38 @@ int RunDaemon(const DaemonOptions& o) {
         LogError("reload failed, keeping the running config: " + fresh_jobs.error().message);
         continue;
       }
-      cfg = std::move(fresh);
+      cfg = std::move(*fresh);
       jobs = std::move(fresh_jobs);
-      if (auto st = SetupLog(*cfg, o); !st) LogError(st.error().message);
+      if (auto st = SetupLog(cfg, o, ctl); !st) LogError(st.error().message);
       LogInfo("config reloaded");
-    } else {
-      g_wake.store(false);
     }
   }
-  LogInfo("daemon stopped");
+  LogInfo(ctl.retire.load() && !(ctl.stop && ctl.stop->load()) ? "site stopped: its config file was removed"
+                                                                : "daemon stopped");
+  ctl.done.store(true);
+}
+
+int RunDaemon(const DaemonOptions& o) {
+  if (!o.config_dir.empty()) return RunSites(o);
+  auto cfg = config::LoadConfig(o.config_path);
+  if (!cfg) {
+    LogError(cfg.error().message);
+    return 78;
+  }
+  static SiteControl ctl;  // reached from the SIGHUP handler
+  if (auto st = SetupLog(*cfg, o, ctl); !st) {
+    LogError(st.error().message);
+    return 78;
+  }
+  if (auto st = CheckDaemonConfig(*cfg); !st) {
+    LogError(st.error().message);
+    return 78;
+  }
+  ctl.load = [path = o.config_path] { return config::LoadConfig(path); };
+  ctl.stop = InstallStopSignals(&ctl.wake);
+  g_single.store(&ctl);
+  Install(SIGHUP, OnHup);
+  RunSite(o, std::move(*cfg), ctl);
   return 0;
 }
 

@@ -5,8 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ops/sites.h"
 #include "schedule/cron.h"
 #include "state/state_db.h"
+#include "util/secrets.h"
 
 namespace enrolsync::ops {
 namespace {
@@ -118,17 +120,15 @@ int PrintHistory(const config::Config& cfg, std::ostream& out, bool as_json, int
   return 0;
 }
 
-int PrintStatus(const config::Config& cfg, std::ostream& out, bool as_json) {
+namespace {
+
+// {"last_runs":…, "next_runs":…, "last_failure":…}, or why the state
+// database could not be read.
+Result<json> StatusJson(const config::Config& cfg) {
   auto db = state::StateDb::Open(cfg.state_dir);
-  if (!db) {
-    out << "enrolsync: " << db.error().message << "\n";
-    return 1;
-  }
+  if (!db) return Fail(db.error());
   auto runs = (*db)->RecentRuns(200);
-  if (!runs) {
-    out << "enrolsync: " << runs.error().message << "\n";
-    return 1;
-  }
+  if (!runs) return Fail(runs.error());
   json last = json::array();
   json failure;
   for (std::size_t i = 0; i < runs->size(); ++i) {
@@ -142,15 +142,18 @@ int PrintStatus(const config::Config& cfg, std::ostream& out, bool as_json) {
   }
   json next = json::array();
   for (const auto& [job, t] : Next(cfg, 2)) next.push_back(json{{"job", job}, {"at", Iso(t)}});
-  if (as_json) {
-    out << json{{"last_runs", last}, {"next_runs", next}, {"last_failure", failure}}.dump(2) << "\n";
-    return 0;
-  }
-  out << "Last runs:\n";
-  if (last.empty()) out << "  (none yet)\n";
+  return json{{"last_runs", last}, {"next_runs", next}, {"last_failure", failure}};
+}
+
+void PrintStatusText(const json& st, std::ostream& out, const std::string& indent) {
+  const json& last = st["last_runs"];
+  const json& next = st["next_runs"];
+  const json& failure = st["last_failure"];
+  out << indent << "Last runs:\n";
+  if (last.empty()) out << indent << "  (none yet)\n";
   for (const auto& r : last) {
-    out << "  #" << r["id"] << "  " << r["started"].get<std::string>() << "  " << r["trigger"].get<std::string>()
-        << " " << r["command"].get<std::string>() << "  exit " << r["exit_code"];
+    out << indent << "  #" << r["id"] << "  " << r["started"].get<std::string>() << "  "
+        << r["trigger"].get<std::string>() << " " << r["command"].get<std::string>() << "  exit " << r["exit_code"];
     if (r.contains("summary")) {
       const auto& s = r["summary"];
       out << "  enrol=" << s.value("enrolments.enrol", 0) << " suspend=" << s.value("enrolments.suspend", 0)
@@ -158,17 +161,66 @@ int PrintStatus(const config::Config& cfg, std::ostream& out, bool as_json) {
     }
     out << "\n";
   }
-  out << "Next scheduled runs:\n";
-  if (next.empty()) out << "  (no [schedule] in the config)\n";
-  for (const auto& n : next) out << "  " << n["job"].get<std::string>() << "  " << n["at"].get<std::string>() << "\n";
-  out << "Last failure: ";
+  out << indent << "Next scheduled runs:\n";
+  if (next.empty()) out << indent << "  (no [schedule] in the config)\n";
+  for (const auto& n : next)
+    out << indent << "  " << n["job"].get<std::string>() << "  " << n["at"].get<std::string>() << "\n";
+  out << indent << "Last failure: ";
   if (failure.is_null()) {
     out << "none\n";
   } else {
     out << "#" << failure["id"] << " " << failure["started"].get<std::string>() << " exit " << failure["exit_code"]
         << ": " << failure["reason"].get<std::string>() << "\n";
   }
+}
+
+}  // namespace
+
+int PrintStatus(const config::Config& cfg, std::ostream& out, bool as_json) {
+  auto st = StatusJson(cfg);
+  if (!st) {
+    out << "enrolsync: " << st.error().message << "\n";
+    return 1;
+  }
+  if (as_json) {
+    out << st->dump(2) << "\n";
+    return 0;
+  }
+  PrintStatusText(*st, out, "");
   return 0;
+}
+
+int PrintSitesStatus(const std::string& config_dir, std::ostream& out, bool as_json) {
+  auto sites = ReadSites(config_dir, /*for_daemon=*/false);
+  if (!sites) {
+    out << "enrolsync: " << Redact(sites.error().message) << "\n";
+    return 78;
+  }
+  int rc = 0;
+  json all = json::array();
+  for (const auto& site : *sites) {
+    json j{{"site", site.name}, {"config", site.path}};
+    Result<json> st = site.config ? StatusJson(*site.config) : Result<json>(Fail(site.config.error()));
+    if (!site.config) {
+      j["config_error"] = Redact(site.config.error().message);
+      rc = 78;
+    } else if (!st) {
+      j["error"] = Redact(st.error().message);
+      if (rc == 0) rc = 1;
+    } else {
+      j.update(*st);
+    }
+    if (as_json) {
+      all.push_back(j);
+      continue;
+    }
+    out << "Site " << site.name << " (" << site.path << "):\n";
+    if (j.contains("config_error")) out << "  config error: " << j["config_error"].get<std::string>() << "\n";
+    else if (j.contains("error")) out << "  enrolsync: " << j["error"].get<std::string>() << "\n";
+    else PrintStatusText(j, out, "  ");
+  }
+  if (as_json) out << json{{"sites", all}}.dump(2) << "\n";
+  return rc;
 }
 
 int PrintSchedule(const config::Config& cfg, std::ostream& out, int count) {
