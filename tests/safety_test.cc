@@ -218,6 +218,60 @@ TEST_F(SafetyTest, PersistentMoodleFailureIsPartialLosesNothingAndTheNextRunFini
   EXPECT_FALSE(site_->Sync().plan.HasChanges());
 }
 
+// A row Moodle refuses night after night (here a role it will not assign in
+// a course: wsusercannotassign) used to make every batch holding it fail and
+// be bisected again on every run. The refused item is recorded and the next
+// run sends it alone first: its set's new pupils land in one call.
+TEST_F(SafetyTest, ARowMoodleRefusesIsSentAloneTheNextRunSoItsBatchIsNotBisectedAgain) {
+  auto set = site_->Query(
+      "SELECT l.intSetID, COUNT(*) FROM TblTeachingManagerSetLists l JOIN TblPupilManagementPupils p "
+      "ON p.txtSchoolID = l.txtSchoolID WHERE p.intSystemStatus = 1 GROUP BY l.intSetID ORDER BY COUNT(*) DESC, "
+      "l.intSetID LIMIT 1");
+  ASSERT_EQ(set.size(), 1u);
+  const std::string setid = set[0][0];
+  const int held = std::stoi(set[0][1]) - 2;
+  ASSERT_GE(held, 10);
+  ASSERT_TRUE(site_->Exec("CREATE TABLE held AS SELECT * FROM TblTeachingManagerSetLists WHERE intSetID = " + setid +
+                          " ORDER BY TblTeachingManagerSetListsID DESC LIMIT " + std::to_string(held)));
+  ASSERT_TRUE(site_->Exec("DELETE FROM TblTeachingManagerSetLists WHERE TblTeachingManagerSetListsID IN "
+                          "(SELECT TblTeachingManagerSetListsID FROM held)"));
+  auto pupil = site_->Query("SELECT txtSchoolID FROM TblTeachingManagerSetLists WHERE intSetID = " + setid +
+                            " ORDER BY TblTeachingManagerSetListsID LIMIT 1");
+  ASSERT_EQ(pupil.size(), 1u);
+  auto view = site_->Query("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleEnrolData'");
+  ASSERT_EQ(view.size(), 1u);
+  std::string sql = view[0][0];
+  const std::string from = "SELECT s.\"txtSetCode\", p.\"txtEmailAddress\", 5";
+  auto pos = sql.find(from);
+  ASSERT_NE(pos, std::string::npos) << sql;
+  // Role 7 ("user", authenticated user) cannot be assigned in a course.
+  sql.replace(pos, from.size(),
+              "SELECT s.\"txtSetCode\", p.\"txtEmailAddress\", CASE WHEN l.\"txtSchoolID\" = '" + pupil[0][0] +
+                  "' AND l.\"intSetID\" = " + setid + " THEN 7 ELSE 5 END");
+  ASSERT_TRUE(site_->Exec("DROP VIEW VwMoodleEnrolData; " + sql));
+
+  auto first = site_->Sync();
+  EXPECT_EQ(first.exit_code, sync::kExitPartial) << first.error;
+  ASSERT_EQ(first.apply.failures.size(), 1u);
+  EXPECT_THAT(first.apply.failures[0].message, ::testing::HasSubstr("wsusercannotassign"));
+  auto recorded = state::StateDb::Open(site_->dir() + "/state");
+  ASSERT_TRUE(recorded) << recorded.error().message;
+  auto failed = (*recorded)->LoadFailedItems();
+  ASSERT_TRUE(failed) << failed.error().message;
+  ASSERT_EQ(failed->size(), 1u);
+  EXPECT_EQ((*failed)[0].function, "enrol_manual_enrol_users");
+  recorded->reset();
+
+  ASSERT_TRUE(site_->Exec("INSERT INTO TblTeachingManagerSetLists SELECT * FROM held"));
+  site_->moodle().ResetCallCounts();
+  auto next = site_->Sync();
+  EXPECT_EQ(next.exit_code, sync::kExitPartial) << next.error;
+  EXPECT_EQ(next.apply.applied.enrol, held);
+  ASSERT_EQ(next.apply.failures.size(), 1u);
+  EXPECT_EQ(site_->moodle().CallCounts()["enrol_manual_enrol_users"], 2)
+      << "the refused row alone, then the " << held << " new pupils in one call";
+}
+
 TEST_F(SafetyTest, RolesOfAFailedEnrolmentAreLeftForTheNextRun) {
   // A teacher who holds two roles in a set (two rows differing in role).
   std::string view = site_->Query("SELECT sql FROM sqlite_master WHERE name = 'VwMoodleEnrolData'")[0][0];

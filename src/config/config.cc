@@ -178,7 +178,7 @@ Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, 
   if (!s.present()) return Fail(ErrorCode::kConfig, s.file() + ": [moodle] section is required");
   TRY(s.CheckKeys({"url", "token", "token_file", "token_env", "ca_file", "max_input_vars", "max_batch_rows", "batch_seconds",
                    "concurrency", "create_course_concurrency", "enrol_concurrency", "user_concurrency",
-                   "timeout_seconds", "max_retries"}));
+                   "timeout_seconds", "max_retries", "max_bisect_calls"}));
   TRY_ASSIGN(m->url, s.RequiredString("url"));
   while (!m->url.empty() && m->url.back() == '/') m->url.pop_back();
   if (m->url.rfind("http://", 0) != 0 && m->url.rfind("https://", 0) != 0)
@@ -206,6 +206,7 @@ Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, 
   TRY(positive("enrol_concurrency", &m->enrol_concurrency, 1, 16));
   TRY(positive("user_concurrency", &m->user_concurrency, 1, 16));
   TRY(positive("max_retries", &m->max_retries, 0, 10));
+  TRY(positive("max_bisect_calls", &m->max_bisect_calls, 0, 100000));
   int timeout = static_cast<int>(m->timeout.count());
   TRY(positive("timeout_seconds", &timeout, 1, 3600));
   m->timeout = std::chrono::seconds(timeout);

@@ -296,6 +296,8 @@ double SecondsPerItem(const std::string& function) {
 // Reads the participants of many courses per call when the site's service
 // offers it (see Client::GetParticipants).
 constexpr const char* kMultiCourseParticipants = "core_enrol_get_enrolled_users_with_capability";
+// Marks a batch's error given to items it could not isolate (max_bisect_calls).
+constexpr std::string_view kNotIsolated = "not isolated: the run's ";
 constexpr std::size_t kCoursesPerParticipantCall = 100;
 // Values (ids, emails…) in one read call.
 constexpr std::size_t kValuesPerRead = 1000;
@@ -313,6 +315,8 @@ struct Client::Impl {
   mutable std::mutex mu;  // guards stats, write_calls, rng
   std::map<std::string, FunctionStats> stats;
   std::map<std::string, int> retries;  // reason -> calls sent again
+  std::set<Client::ItemKey> alone;      // SendAlone
+  std::atomic<int> bisect_calls{0};
   int write_calls = 0;
   // Wall time with at least one call in flight (parallel calls count once).
   int in_flight = 0;
@@ -526,9 +530,19 @@ struct Client::Impl {
     const bool bisect = e.code == ErrorCode::kMoodle && e.moodle_errorcode != kMessageNotSent &&
                         items.size() > 1 && !IsWholeCallError(e);
     if (bisect) {
-      const std::size_t half = items.size() / 2;
-      RunBatch(job, items.first(half), out);
-      RunBatch(job, items.subspan(half), out);
+      // Two more calls, within the run's budget (max_bisect_calls).
+      if (bisect_calls.fetch_add(2) + 2 <= opts.max_bisect_calls) {
+        const std::size_t half = items.size() / 2;
+        RunBatch(job, items.first(half), out);
+        RunBatch(job, items.subspan(half), out);
+        return;
+      }
+      bisect_calls.fetch_sub(2);
+      Error whole = e;
+      whole.message += " (one of " + I(items.size()) + " items in the call; " + std::string(kNotIsolated) +
+                       std::to_string(opts.max_bisect_calls) +
+                       " bisecting calls are spent; the next run sends last run's failures alone first)";
+      for (std::size_t item : items) out[item] = Fail(whole);
       return;
     }
     for (std::size_t item : items) out[item] = Fail(e);
@@ -546,14 +560,27 @@ struct Client::Impl {
       max_rows = std::min(max_rows, std::max<std::size_t>(1, static_cast<std::size_t>(opts.batch_seconds / per_item)));
     std::vector<std::size_t> order(job.count);
     for (std::size_t i = 0; i < job.count; ++i) order[i] = i;
+    // Last run's failures (SendAlone) first, one item a call.
+    std::vector<char> solo(job.count, 0);
+    if (!alone.empty() && job.course && job.user)
+      for (std::size_t i = 0; i < job.count; ++i)
+        solo[i] = alone.count(Client::ItemKey{job.function, job.course(i), job.user(i)}) ? 1 : 0;
     if (job.course)
-      std::stable_sort(order.begin(), order.end(),
-                       [&](std::size_t a, std::size_t b) { return job.course(a) < job.course(b); });
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return std::make_pair(!solo[a], job.course(a)) < std::make_pair(!solo[b], job.course(b));
+      });
     std::vector<std::pair<std::size_t, std::size_t>> batches;  // [begin, end) into order
     std::size_t begin = 0, vars = 0;
     for (std::size_t pos = 0; pos < job.count; ++pos) {
       const std::size_t i = order[pos];
       const std::size_t v = job.vars(i);
+      if (solo[i] && v <= budget) {
+        if (pos > begin) batches.emplace_back(begin, pos);
+        batches.emplace_back(pos, pos + 1);
+        begin = pos + 1;
+        vars = 0;
+        continue;
+      }
       if (v > budget) {
         out[i] = Fail(ErrorCode::kInvalidArgument,
                       job.function + ": item " + I(i) + " needs " + I(v) + " form fields, more than max_input_vars (" +
@@ -1262,6 +1289,19 @@ double Client::WaitSeconds() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->waited;
 }
+
+void Client::SendAlone(std::set<ItemKey> items) {
+  const std::size_t cap = static_cast<std::size_t>(std::max(0, impl_->opts.max_bisect_calls));
+  while (items.size() > cap) items.erase(std::prev(items.end()));
+  impl_->alone = std::move(items);
+}
+
+bool Client::IsolatedRefusal(const Error& e) {
+  return e.code == ErrorCode::kMoodle && e.moodle_errorcode != kMessageNotSent &&
+         e.message.find(kNotIsolated) == std::string::npos;
+}
+
+int Client::BisectCalls() const { return impl_->bisect_calls.load(); }
 
 int Client::WriteCalls() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

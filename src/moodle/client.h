@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <memory>
 #include <span>
@@ -69,6 +70,14 @@ struct ClientOptions {
   // std::this_thread::sleep_for. Tests inject a fake time.
   std::function<std::chrono::steady_clock::time_point()> now;
   std::function<void(std::chrono::milliseconds)> sleep;
+  // Calls a run may spend isolating bad items: a failing batch is bisected
+  // until each bad item stands alone, which costs about 2N calls when all N
+  // items of a batch are bad. Once this many bisecting calls have been made
+  // (all write functions together), a failing batch fails all its items
+  // with its error, "not isolated". Halves of a batch stay serial: they
+  // change the same course, and parallel writes to one course deadlock in
+  // Moodle. 0 = never bisect.
+  int max_bisect_calls = 100;
   // When set and true, write operations send no further batch (a batch in
   // flight completes); the unsent items fail with "not sent: stopping".
   // Used for a graceful SIGTERM. Not owned.
@@ -275,6 +284,24 @@ class Client {
       const BatchDone& batch_done = {});
   std::vector<Status> DeleteUsers(const std::vector<MoodleId>& userids, const Progress& progress = {},
       const BatchDone& batch_done = {});
+
+  // Items to send alone, before any batch: those that failed in the last
+  // run (the executor keeps them in the state database), so that one bad
+  // row costs one call a night instead of a batch's bisection. Keyed by
+  // write function, course and user. Not thread-safe: set before writing.
+  struct ItemKey {
+    std::string function;
+    MoodleId courseid = 0, userid = 0;
+    auto operator<=>(const ItemKey&) const = default;
+  };
+  // At most max_bisect_calls of them (in key order): a run that failed
+  // wholesale does not turn into thousands of single calls.
+  void SendAlone(std::set<ItemKey> items);
+  // Whether `e` is Moodle refusing this one item (a call that held it alone
+  // failed), not a batch given up on unbisected ("not isolated") or a
+  // transport failure. Such items are the ones worth sending alone.
+  static bool IsolatedRefusal(const Error& e);
+  int BisectCalls() const;  // calls made isolating bad items. Thread-safe.
 
   // Per-function call counts and time since construction. Thread-safe.
   std::map<std::string, FunctionStats> Stats() const;

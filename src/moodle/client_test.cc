@@ -389,6 +389,74 @@ TEST_F(ClientTest, BadItemIsIsolatedByBisectionAndGoodItemsLand) {
   }
 }
 
+// A batch whose every item Moodle refuses used to cost about 2N calls, on
+// every run. The bisection now stops at max_bisect_calls; the items not
+// isolated fail with the batch's error and say why.
+TEST_F(ClientTest, BisectingStopsAtTheRunsBudget) {
+  const std::string reject = ResponseOf("38-enrol_manual_enrol_users-nocourse");
+  FakeMoodle server([&](const SeenRequest&, int) { return Reply{200, reject}; });
+  ClientOptions o = Options(server);
+  o.max_batch_rows = 100;
+  o.max_bisect_calls = 10;
+  Client client(o);
+  std::vector<ManualEnrolment> rows;
+  for (int i = 1; i <= 100; ++i) rows.push_back({500, i, 5, false});
+  auto st = client.EnrolUsers(rows);
+  EXPECT_EQ(server.request_count(), 1u + 10u) << "one batch, then the budget";
+  EXPECT_EQ(client.BisectCalls(), 10);
+  int not_isolated = 0;
+  for (const auto& s : st) {
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().moodle_errorcode, "invalidparameter");
+    not_isolated += s.error().message.find("not isolated: the run's 10 bisecting calls are spent") != std::string::npos;
+  }
+  EXPECT_GT(not_isolated, 50);
+  // Without a budget: the 2N the issue measured.
+  FakeMoodle again([&](const SeenRequest&, int) { return Reply{200, reject}; });
+  ClientOptions u = Options(again);
+  u.max_batch_rows = 100;
+  u.max_bisect_calls = 1000000;
+  Client unbounded(u);
+  (void)unbounded.EnrolUsers(rows);
+  EXPECT_EQ(again.request_count(), 199u);
+}
+
+// Last run's failures go alone, first: the good items of their course land
+// in one call, with no bisection.
+TEST_F(ClientTest, LastRunsFailuresAreSentAloneFirst) {
+  const std::string reject = ResponseOf("38-enrol_manual_enrol_users-nocourse");
+  std::vector<std::vector<long long>> calls;
+  std::mutex mu;
+  FakeMoodle server([&](const SeenRequest& r, int) {
+    auto ids = UserIds(r);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      calls.push_back(ids);
+    }
+    for (auto id : ids)
+      if (id == 13) return Reply{200, reject};
+    return Reply{200, "null"};
+  });
+  ClientOptions o = Options(server);
+  o.max_batch_rows = 50;
+  o.enrol_concurrency = 1;
+  Client client(o);
+  client.SendAlone({{"enrol_manual_enrol_users", 500, 13}, {"core_role_assign_roles", 500, 20}});
+  std::vector<ManualEnrolment> rows;
+  for (int i = 1; i <= 40; ++i) rows.push_back({500, i, 5, false});
+  auto st = client.EnrolUsers(rows);
+  ASSERT_EQ(calls.size(), 2u) << "13 alone, then the other 39 in one call";
+  EXPECT_EQ(calls[0], (std::vector<long long>{13}));
+  EXPECT_EQ(calls[1].size(), 39u);
+  EXPECT_FALSE(st[12]);
+  for (int i = 1; i <= 40; ++i) {
+    if (i != 13) {
+      EXPECT_TRUE(st[static_cast<std::size_t>(i - 1)]) << i;
+    }
+  }
+  EXPECT_EQ(client.BisectCalls(), 0);
+}
+
 TEST_F(ClientTest, MessageNotSentBatchIsNotResent) {
   const std::string not_sent =
       R"({"exception":"core\\exception\\moodle_exception","errorcode":"Message was not sent.","message":"error\/Message was not sent."})";

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -108,15 +109,55 @@ CREATE TABLE IF NOT EXISTS pending_intent (
   source_user TEXT NOT NULL,
   owns_enrolment INTEGER NOT NULL
 );
+-- Writes Moodle refused in the last sync: sent alone first by the next.
+CREATE TABLE IF NOT EXISTS failed_item (
+  function TEXT NOT NULL,
+  courseid INTEGER NOT NULL,
+  userid INTEGER NOT NULL,
+  PRIMARY KEY (function, courseid, userid)
+);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 UPDATE meta SET value = '2' WHERE key = 'schema_version' AND value = '1';
 UPDATE meta SET value = '3' WHERE key = 'schema_version' AND value = '2';
+UPDATE meta SET value = '4' WHERE key = 'schema_version' AND value = '3';
 )sql";
+
+// Write statements prepared once per database and reused (reset and
+// unbound between uses), keyed by the address of their SQL literal.
+class StmtCache {
+ public:
+  ~StmtCache() { Clear(); }
+  sqlite3_stmt* Get(sqlite3* db, const char* sql, int* rc) {
+    auto [it, inserted] = stmts_.try_emplace(sql, nullptr);
+    if (inserted || !it->second) {
+      *rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &it->second, nullptr);
+    } else {
+      sqlite3_reset(it->second);
+      sqlite3_clear_bindings(it->second);
+      *rc = SQLITE_OK;
+    }
+    return it->second;
+  }
+  void Clear() {
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+    stmts_.clear();
+  }
+
+ private:
+  std::unordered_map<const char*, sqlite3_stmt*> stmts_;
+};
 
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
+  // Borrowed from `cache`: not finalized, reset when done.
+  Stmt(StmtCache& cache, sqlite3* db, const char* sql) : borrowed_(true) { s_ = cache.Get(db, sql, &rc_); }
+  ~Stmt() {
+    if (!borrowed_) sqlite3_finalize(s_);
+    else if (s_) sqlite3_reset(s_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
   bool ok() const { return rc_ == SQLITE_OK; }
   Stmt& Bind(int i, long long v) {
     sqlite3_bind_int64(s_, i, v);
@@ -136,7 +177,8 @@ class Stmt {
 
  private:
   sqlite3_stmt* s_ = nullptr;
-  int rc_;
+  int rc_ = SQLITE_OK;
+  bool borrowed_ = false;
 };
 
 }  // namespace
@@ -144,8 +186,23 @@ class Stmt {
 struct StateDb::Impl {
   sqlite3* db = nullptr;
   std::string path;
+  StmtCache cache;
   ~Impl() {
+    cache.Clear();
     if (db) sqlite3_close(db);
+  }
+  // `body` in one transaction, unless the caller already holds one (then
+  // the caller's transaction decides).
+  template <typename Body>
+  Status Bulk(Body body) {
+    if (!sqlite3_get_autocommit(db)) return body();
+    if (auto st = Exec("BEGIN IMMEDIATE"); !st) return st;
+    Status st = body();
+    if (!st) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    return Exec("COMMIT");
   }
   Error Err(const std::string& what) const {
     return Error{ErrorCode::kIo, "state database " + path + ": " + what + ": " + sqlite3_errmsg(db), {}, {}};
@@ -287,7 +344,7 @@ Result<model::Ownership> StateDb::LoadOwnership() {
 }
 
 Status StateDb::UpsertEnrolment(const model::OwnedEnrolment& e) {
-  Stmt s(impl_->db,
+  Stmt s(impl_->cache, impl_->db,
          "INSERT INTO owned_enrolment(courseid, userid, owns_enrolment, status, source_course, source_user) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(courseid, userid) DO UPDATE SET "
          "owns_enrolment = excluded.owns_enrolment, status = excluded.status, "
@@ -295,11 +352,11 @@ Status StateDb::UpsertEnrolment(const model::OwnedEnrolment& e) {
   s.Bind(1, e.courseid).Bind(2, e.userid).Bind(3, e.owns_enrolment ? 1 : 0)
       .Bind(4, e.status == model::EnrolStatus::kSuspended ? 1 : 0).Bind(5, e.source_course).Bind(6, e.source_user);
   if (auto st = impl_->Run(s, "recording an enrolment"); !st) return st;
-  Stmt del(impl_->db, "DELETE FROM owned_role WHERE courseid = ?1 AND userid = ?2");
+  Stmt del(impl_->cache, impl_->db, "DELETE FROM owned_role WHERE courseid = ?1 AND userid = ?2");
   del.Bind(1, e.courseid).Bind(2, e.userid);
   if (auto st = impl_->Run(del, "recording roles"); !st) return st;
   for (MoodleId r : e.roles) {
-    Stmt ins(impl_->db, "INSERT OR IGNORE INTO owned_role(courseid, userid, roleid) VALUES (?1, ?2, ?3)");
+    Stmt ins(impl_->cache, impl_->db, "INSERT OR IGNORE INTO owned_role(courseid, userid, roleid) VALUES (?1, ?2, ?3)");
     ins.Bind(1, e.courseid).Bind(2, e.userid).Bind(3, r);
     if (auto st = impl_->Run(ins, "recording a role"); !st) return st;
   }
@@ -307,16 +364,16 @@ Status StateDb::UpsertEnrolment(const model::OwnedEnrolment& e) {
 }
 
 Status StateDb::DeleteEnrolment(model::CourseUser key) {
-  Stmt s(impl_->db, "DELETE FROM owned_enrolment WHERE courseid = ?1 AND userid = ?2");
+  Stmt s(impl_->cache, impl_->db, "DELETE FROM owned_enrolment WHERE courseid = ?1 AND userid = ?2");
   s.Bind(1, key.courseid).Bind(2, key.userid);
   if (auto st = impl_->Run(s, "forgetting an enrolment"); !st) return st;
-  Stmt r(impl_->db, "DELETE FROM owned_role WHERE courseid = ?1 AND userid = ?2");
+  Stmt r(impl_->cache, impl_->db, "DELETE FROM owned_role WHERE courseid = ?1 AND userid = ?2");
   r.Bind(1, key.courseid).Bind(2, key.userid);
   return impl_->Run(r, "forgetting roles");
 }
 
 Status StateDb::RecordCreatedCourse(MoodleId courseid, const std::string& shortname, long long now) {
-  Stmt s(impl_->db, "INSERT OR REPLACE INTO created_course(courseid, shortname, created) VALUES (?1, ?2, ?3)");
+  Stmt s(impl_->cache, impl_->db, "INSERT OR REPLACE INTO created_course(courseid, shortname, created) VALUES (?1, ?2, ?3)");
   s.Bind(1, courseid).Bind(2, shortname).Bind(3, now);
   return impl_->Run(s, "recording a created course");
 }
@@ -324,7 +381,7 @@ Status StateDb::RecordCreatedCourse(MoodleId courseid, const std::string& shortn
 Result<std::vector<long long>> StateDb::AddIntents(const std::vector<Intent>& intents) {
   std::vector<long long> ids;
   ids.reserve(intents.size());
-  Stmt s(impl_->db,
+  Stmt s(impl_->cache, impl_->db,
          "INSERT INTO pending_intent(action, courseid, userid, roleid, shortname, idnumber, source_course, "
          "source_user, owns_enrolment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   if (!s.ok()) return Fail(impl_->Err("recording pending changes"));
@@ -339,14 +396,16 @@ Result<std::vector<long long>> StateDb::AddIntents(const std::vector<Intent>& in
 }
 
 Status StateDb::DropIntents(const std::vector<long long>& ids) {
-  Stmt s(impl_->db, "DELETE FROM pending_intent WHERE id = ?1");
-  if (!s.ok()) return Fail(impl_->Err("clearing pending changes"));
-  for (long long id : ids) {
-    sqlite3_reset(s.raw());
-    s.Bind(1, id);
-    if (s.Step() != SQLITE_DONE) return Fail(impl_->Err("clearing pending changes"));
-  }
-  return Ok();
+  return impl_->Bulk([&]() -> Status {
+    Stmt s(impl_->cache, impl_->db, "DELETE FROM pending_intent WHERE id = ?1");
+    if (!s.ok()) return Fail(impl_->Err("clearing pending changes"));
+    for (long long id : ids) {
+      sqlite3_reset(s.raw());
+      s.Bind(1, id);
+      if (s.Step() != SQLITE_DONE) return Fail(impl_->Err("clearing pending changes"));
+    }
+    return Ok();
+  });
 }
 
 Result<std::vector<Intent>> StateDb::LoadIntents() {
@@ -372,15 +431,39 @@ Result<std::vector<Intent>> StateDb::LoadIntents() {
   return out;
 }
 
+Result<std::vector<FailedItem>> StateDb::LoadFailedItems() {
+  std::vector<FailedItem> out;
+  Stmt s(impl_->db, "SELECT function, courseid, userid FROM failed_item ORDER BY function, courseid, userid");
+  if (!s.ok()) return Fail(impl_->Err("reading the last run's failures"));
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), s.Int(1), s.Int(2)});
+  if (rc != SQLITE_DONE) return Fail(impl_->Err("reading the last run's failures"));
+  return out;
+}
+
+Status StateDb::ReplaceFailedItems(const std::vector<FailedItem>& items) {
+  return impl_->Bulk([&]() -> Status {
+    Stmt del(impl_->cache, impl_->db, "DELETE FROM failed_item");
+    if (auto st = impl_->Run(del, "recording this run's failures"); !st) return st;
+    for (const auto& i : items) {
+      Stmt ins(impl_->cache, impl_->db,
+               "INSERT OR IGNORE INTO failed_item(function, courseid, userid) VALUES (?1, ?2, ?3)");
+      ins.Bind(1, i.function).Bind(2, i.courseid).Bind(3, i.userid);
+      if (auto st = impl_->Run(ins, "recording this run's failures"); !st) return st;
+    }
+    return Ok();
+  });
+}
+
 Status StateDb::UpsertManagedUser(const model::ManagedUser& u) {
-  Stmt s(impl_->db,
+  Stmt s(impl_->cache, impl_->db,
          "INSERT OR REPLACE INTO managed_user(userid, username, created, suspended_reason) VALUES (?1, ?2, ?3, ?4)");
   s.Bind(1, u.userid).Bind(2, u.username).Bind(3, u.created ? 1 : 0).Bind(4, static_cast<long long>(u.suspended_by_us));
   return impl_->Run(s, "recording a managed user");
 }
 
 Status StateDb::DeleteManagedUser(MoodleId userid) {
-  Stmt s(impl_->db, "DELETE FROM managed_user WHERE userid = ?1");
+  Stmt s(impl_->cache, impl_->db, "DELETE FROM managed_user WHERE userid = ?1");
   s.Bind(1, userid);
   return impl_->Run(s, "forgetting a managed user");
 }
@@ -441,77 +524,89 @@ Result<Mirror> StateDb::LoadMirror() {
 }
 
 Status StateDb::SaveMirrorUsers(const std::vector<model::User>& users, long long checked) {
-  for (const auto& u : users) {
-    Stmt s(impl_->db,
-           "INSERT OR REPLACE INTO mirror_user(userid, username, email, idnumber, auth, suspended, checked) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    s.Bind(1, u.id).Bind(2, u.username).Bind(3, u.email).Bind(4, u.idnumber).Bind(5, u.auth)
-        .Bind(6, u.suspended ? 1 : 0).Bind(7, checked);
-    if (auto st = impl_->Run(s, "recording a user in the mirror"); !st) return st;
-    Stmt del(impl_->db, "DELETE FROM mirror_user_field WHERE userid = ?1");
-    del.Bind(1, u.id);
-    if (auto st = impl_->Run(del, "recording a user in the mirror"); !st) return st;
-    for (const auto& [field, value] : u.profile) {
-      Stmt f(impl_->db, "INSERT INTO mirror_user_field(userid, field, value) VALUES (?1, ?2, ?3)");
-      f.Bind(1, u.id).Bind(2, field).Bind(3, value);
-      if (auto st = impl_->Run(f, "recording a user in the mirror"); !st) return st;
+  return impl_->Bulk([&]() -> Status {
+    for (const auto& u : users) {
+      Stmt s(impl_->cache, impl_->db,
+             "INSERT OR REPLACE INTO mirror_user(userid, username, email, idnumber, auth, suspended, checked) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+      s.Bind(1, u.id).Bind(2, u.username).Bind(3, u.email).Bind(4, u.idnumber).Bind(5, u.auth)
+          .Bind(6, u.suspended ? 1 : 0).Bind(7, checked);
+      if (auto st = impl_->Run(s, "recording a user in the mirror"); !st) return st;
+      Stmt del(impl_->cache, impl_->db, "DELETE FROM mirror_user_field WHERE userid = ?1");
+      del.Bind(1, u.id);
+      if (auto st = impl_->Run(del, "recording a user in the mirror"); !st) return st;
+      for (const auto& [field, value] : u.profile) {
+        Stmt f(impl_->cache, impl_->db, "INSERT INTO mirror_user_field(userid, field, value) VALUES (?1, ?2, ?3)");
+        f.Bind(1, u.id).Bind(2, field).Bind(3, value);
+        if (auto st = impl_->Run(f, "recording a user in the mirror"); !st) return st;
+      }
     }
-  }
-  return Ok();
+    return Ok();
+  });
 }
 
 Status StateDb::DropMirrorUsers(const std::vector<MoodleId>& ids) {
-  for (MoodleId id : ids) {
-    for (const char* sql : {"DELETE FROM mirror_user WHERE userid = ?1", "DELETE FROM mirror_user_field WHERE userid = ?1"}) {
-      Stmt s(impl_->db, sql);
-      s.Bind(1, id);
-      if (auto st = impl_->Run(s, "dropping a user from the mirror"); !st) return st;
+  return impl_->Bulk([&]() -> Status {
+    for (MoodleId id : ids) {
+      for (const char* sql : {"DELETE FROM mirror_user WHERE userid = ?1", "DELETE FROM mirror_user_field WHERE userid = ?1"}) {
+        Stmt s(impl_->cache, impl_->db, sql);
+        s.Bind(1, id);
+        if (auto st = impl_->Run(s, "dropping a user from the mirror"); !st) return st;
+      }
     }
-  }
-  return Ok();
+    return Ok();
+  });
 }
 
 Status StateDb::SaveMirrorCourses(const std::vector<model::Course>& courses, long long checked) {
-  for (const auto& c : courses) {
-    Stmt s(impl_->db,
-           "INSERT OR REPLACE INTO mirror_course(courseid, fullname, shortname, idnumber, categoryid, visible, checked) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    s.Bind(1, c.id).Bind(2, c.fullname).Bind(3, c.shortname).Bind(4, c.idnumber).Bind(5, c.categoryid)
-        .Bind(6, c.visible ? 1 : 0).Bind(7, checked);
-    if (auto st = impl_->Run(s, "recording a course in the mirror"); !st) return st;
-  }
-  return Ok();
+  return impl_->Bulk([&]() -> Status {
+    for (const auto& c : courses) {
+      Stmt s(impl_->cache, impl_->db,
+             "INSERT OR REPLACE INTO mirror_course(courseid, fullname, shortname, idnumber, categoryid, visible, checked) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+      s.Bind(1, c.id).Bind(2, c.fullname).Bind(3, c.shortname).Bind(4, c.idnumber).Bind(5, c.categoryid)
+          .Bind(6, c.visible ? 1 : 0).Bind(7, checked);
+      if (auto st = impl_->Run(s, "recording a course in the mirror"); !st) return st;
+    }
+    return Ok();
+  });
 }
 
 Status StateDb::DropMirrorCourses(const std::vector<MoodleId>& ids) {
-  for (MoodleId id : ids) {
-    Stmt s(impl_->db, "DELETE FROM mirror_course WHERE courseid = ?1");
-    s.Bind(1, id);
-    if (auto st = impl_->Run(s, "dropping a course from the mirror"); !st) return st;
-  }
-  return Ok();
+  return impl_->Bulk([&]() -> Status {
+    for (MoodleId id : ids) {
+      Stmt s(impl_->cache, impl_->db, "DELETE FROM mirror_course WHERE courseid = ?1");
+      s.Bind(1, id);
+      if (auto st = impl_->Run(s, "dropping a course from the mirror"); !st) return st;
+    }
+    return Ok();
+  });
 }
 
 Status StateDb::SaveMirrorMissing(const std::vector<std::string>& values, long long checked) {
-  for (const auto& v : values) {
-    Stmt s(impl_->db, "INSERT OR REPLACE INTO mirror_missing(value, checked) VALUES (?1, ?2)");
-    s.Bind(1, v).Bind(2, checked);
-    if (auto st = impl_->Run(s, "recording a missing user"); !st) return st;
-  }
-  return Ok();
+  return impl_->Bulk([&]() -> Status {
+    for (const auto& v : values) {
+      Stmt s(impl_->cache, impl_->db, "INSERT OR REPLACE INTO mirror_missing(value, checked) VALUES (?1, ?2)");
+      s.Bind(1, v).Bind(2, checked);
+      if (auto st = impl_->Run(s, "recording a missing user"); !st) return st;
+    }
+    return Ok();
+  });
 }
 
 Status StateDb::DropMirrorMissing(const std::vector<std::string>& values) {
-  for (const auto& v : values) {
-    Stmt s(impl_->db, "DELETE FROM mirror_missing WHERE value = ?1");
-    s.Bind(1, v);
-    if (auto st = impl_->Run(s, "forgetting a missing user"); !st) return st;
-  }
-  return Ok();
+  return impl_->Bulk([&]() -> Status {
+    for (const auto& v : values) {
+      Stmt s(impl_->cache, impl_->db, "DELETE FROM mirror_missing WHERE value = ?1");
+      s.Bind(1, v);
+      if (auto st = impl_->Run(s, "forgetting a missing user"); !st) return st;
+    }
+    return Ok();
+  });
 }
 
 Status StateDb::SetMirrorMeta(const std::string& key, long long value) {
-  Stmt s(impl_->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+  Stmt s(impl_->cache, impl_->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
   s.Bind(1, "mirror_" + key).Bind(2, std::to_string(value));
   return impl_->Run(s, "recording the mirror's state");
 }
@@ -527,7 +622,7 @@ Result<std::string> StateDb::GetMeta(const std::string& key) {
 }
 
 Status StateDb::SetMeta(const std::string& key, const std::string& value) {
-  Stmt s(impl_->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+  Stmt s(impl_->cache, impl_->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
   s.Bind(1, key).Bind(2, value);
   return impl_->Run(s, "recording " + key);
 }
@@ -563,16 +658,18 @@ Result<std::map<MoodleId, long long>> StateDb::LastVerified() {
 }
 
 Status StateDb::MarkVerified(const std::vector<MoodleId>& courseids, long long now) {
-  for (MoodleId c : courseids) {
-    Stmt s(impl_->db, "INSERT OR REPLACE INTO course_verified(courseid, verified) VALUES (?1, ?2)");
-    s.Bind(1, c).Bind(2, now);
-    if (auto st = impl_->Run(s, "recording a verification"); !st) return st;
-  }
-  return Ok();
+  return impl_->Bulk([&]() -> Status {
+    for (MoodleId c : courseids) {
+      Stmt s(impl_->cache, impl_->db, "INSERT OR REPLACE INTO course_verified(courseid, verified) VALUES (?1, ?2)");
+      s.Bind(1, c).Bind(2, now);
+      if (auto st = impl_->Run(s, "recording a verification"); !st) return st;
+    }
+    return Ok();
+  });
 }
 
 Result<long long> StateDb::BeginRun(const std::string& trigger, const std::string& command, long long now) {
-  Stmt s(impl_->db, "INSERT INTO run(started, trigger, command) VALUES (?1, ?2, ?3)");
+  Stmt s(impl_->cache, impl_->db, "INSERT INTO run(started, trigger, command) VALUES (?1, ?2, ?3)");
   s.Bind(1, now).Bind(2, trigger).Bind(3, command);
   if (auto st = impl_->Run(s, "recording a run"); !st) return Fail(st.error());
   return static_cast<long long>(sqlite3_last_insert_rowid(impl_->db));
@@ -583,14 +680,14 @@ Status StateDb::FinishRun(long long id, long long now, int exit_code, const std:
   if (auto st = impl_->Exec("BEGIN IMMEDIATE"); !st) return st;
   Status st = Ok();
   {
-    Stmt s(impl_->db, "UPDATE run SET ended = ?2, exit_code = ?3, summary_json = ?4 WHERE id = ?1");
+    Stmt s(impl_->cache, impl_->db, "UPDATE run SET ended = ?2, exit_code = ?3, summary_json = ?4 WHERE id = ?1");
     s.Bind(1, id).Bind(2, now).Bind(3, exit_code).Bind(4, summary_json);
     st = impl_->Run(s, "finishing a run");
   }
   if (st) {
     // SQLite's JSON functions (built in since 3.38). Only reports that still
     // hold items are rewritten, so each run is compacted once.
-    Stmt s(impl_->db,
+    Stmt s(impl_->cache, impl_->db,
            "UPDATE run SET summary_json = json_set(json_remove(summary_json, '$.items', '$.problems', '$.failures', "
            "'$.notes', '$.trace'), '$.problems_count', coalesce(json_array_length(summary_json, '$.problems'), 0)) "
            "WHERE id <= (SELECT max(id) FROM run) - ?1 AND json_valid(summary_json) AND "

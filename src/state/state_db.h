@@ -61,6 +61,14 @@ struct Intent {
   bool owns_enrolment = true;              // role_assign: the enrolment was not ours
 };
 
+// A write Moodle refused in the last sync (its own per-item error, not a
+// transport failure): the next sync sends it alone first
+// (moodle::Client::SendAlone).
+struct FailedItem {
+  std::string function;  // e.g. enrol_manual_enrol_users
+  MoodleId courseid = 0, userid = 0;
+};
+
 class StateDb {
  public:
   // Creates `state_dir` (0700) and the database if missing; upgrades the
@@ -92,6 +100,11 @@ class StateDb {
   Result<std::vector<long long>> AddIntents(const std::vector<Intent>& intents);
   Status DropIntents(const std::vector<long long>& ids);
   Result<std::vector<Intent>> LoadIntents();  // oldest first; empty when none
+
+  // The last sync's refused writes: Load gives them, Replace stores this
+  // sync's (all of them, in one transaction).
+  Result<std::vector<FailedItem>> LoadFailedItems();
+  Status ReplaceFailedItems(const std::vector<FailedItem>& items);
 
   Status UpsertManagedUser(const model::ManagedUser& u);
   Status DeleteManagedUser(MoodleId userid);

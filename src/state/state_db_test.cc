@@ -237,6 +237,42 @@ TEST_F(StateDbTest, HistoryStaysBoundedOverAHundredRuns) {
                                                  << stored;
 }
 
+// The last sync's refused writes are replaced as a whole, and survive
+// reopening; statements are reused across calls (the same Upsert many
+// times in one transaction and outside one).
+TEST_F(StateDbTest, FailedItemsAreReplacedAsAWholeAndReusedStatementsStayCorrect) {
+  {
+    auto db = StateDb::Open(dir_.string());
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE((*db)->ReplaceFailedItems({{"enrol_manual_enrol_users", 5, 7}, {"core_role_assign_roles", 5, 8}}));
+    ASSERT_TRUE((*db)->ReplaceFailedItems({{"enrol_manual_enrol_users", 6, 9}}));
+    ASSERT_TRUE((*db)->Begin());
+    for (int u = 1; u <= 300; ++u)
+      ASSERT_TRUE((*db)->UpsertEnrolment({1, u, true, model::EnrolStatus::kActive, {5, u % 2 ? 3 : 5}, "s", "u"}));
+    ASSERT_TRUE((*db)->Commit());
+    for (int u = 1; u <= 300; u += 2) ASSERT_TRUE((*db)->DeleteEnrolment({1, u}));
+    std::vector<model::MoodleId> many;
+    for (int c = 1; c <= 500; ++c) many.push_back(c);
+    ASSERT_TRUE((*db)->MarkVerified(many, 77));
+  }
+  auto db = StateDb::Open(dir_.string());
+  ASSERT_TRUE(db);
+  auto failed = (*db)->LoadFailedItems();
+  ASSERT_TRUE(failed) << failed.error().message;
+  ASSERT_EQ(failed->size(), 1u);
+  EXPECT_EQ((*failed)[0].function, "enrol_manual_enrol_users");
+  EXPECT_EQ((*failed)[0].courseid, 6);
+  EXPECT_EQ((*failed)[0].userid, 9);
+  auto o = (*db)->LoadOwnership();
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->enrolments.size(), 150u);
+  EXPECT_EQ(o->enrolments.at({1, 2}).roles, (std::set<model::MoodleId>{5}));
+  auto v = (*db)->LastVerified();
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->size(), 500u);
+  EXPECT_EQ(v->at(250), 77);
+}
+
 TEST_F(StateDbTest, SecondRunLockIsRefused) {
   auto first = RunLock::Acquire(dir_.string());
   ASSERT_TRUE(first) << first.error().message;

@@ -466,7 +466,14 @@ class Runner {
         }
       }
       report_.courses_verified = static_cast<int>(ok.size());
-      if (opt_.apply) (void)db_->MarkVerified(ok, now);
+      if (opt_.apply) {
+        if (auto st = db_->MarkVerified(ok, now); !st) {
+          // The courses are read again sooner than needed; nothing is lost,
+          // but a state database that refuses writes must be seen.
+          Warn("could not record which courses were verified: " + st.error().message);
+          state_trouble_ = true;
+        }
+      }
     }
     if (!unsettled_.empty()) {
       // The dead run's last batches may have finished inside Moodle after the
@@ -515,15 +522,18 @@ class Runner {
     }
     // A course created this run holds exactly what we put in it.
     std::vector<model::MoodleId> created;
-    (void)db_->Begin();  // one transaction for every course created
+    Status recorded = db_->Begin();  // one transaction for every course created
     for (const auto& item : report_.plan.items) {
       if (item.action != plan::Action::kCreateCourse || !item.courseid) continue;
       created.push_back(item.courseid);
       mirror_->Wrote(model::Course{item.courseid, item.course_fullname, item.course_shortname, item.idnumber,
                                    item.categoryid, policy.new_courses_visible.value_or(true)});
     }
-    (void)db_->MarkVerified(created, now);
-    if (!db_->Commit() || mirror_->state_error()) report_.apply.state_error = true;
+    if (recorded) recorded = db_->MarkVerified(created, now);
+    if (recorded) recorded = db_->Commit();
+    else (void)db_->Rollback();
+    if (!recorded) Warn("could not record the created courses as verified: " + recorded.error().message);
+    if (!recorded || mirror_->state_error()) report_.apply.state_error = true;
     report_.timings.apply = Since(ta);
     if (report_.apply.message_not_sent)
       Warn(std::to_string(report_.apply.message_not_sent) +
@@ -571,7 +581,7 @@ class Runner {
 
   // A user sync that could not read or apply everything makes the run partial.
   void FinishExitCode() {
-    if (report_.exit_code == kExitOk && users_incomplete_) report_.exit_code = kExitPartial;
+    if (report_.exit_code == kExitOk && (users_incomplete_ || state_trouble_)) report_.exit_code = kExitPartial;
   }
 
   // The enrolment rows' users: the mirror's, plus a lookup of each value it
@@ -724,7 +734,8 @@ class Runner {
   std::unique_ptr<moodle::Client> client_;
   std::unique_ptr<MoodleMirror> mirror_;
   bool full_courses_ = true;
-  bool courses_read_ = false;  // every course read this run already (CheckFirstSync)
+  bool courses_read_ = false;
+  bool state_trouble_ = false;  // a state write failed outside the apply step: exit 4  // every course read this run already (CheckFirstSync)
   bool scratch_ = false;  // adopt on a lost ledger: state in memory until --apply records it
   std::vector<model::MoodleId> rotation_;  // courses verified this run, before the plan adds its own
   model::Ownership owned_;
