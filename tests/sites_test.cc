@@ -1,7 +1,8 @@
 // Many sites from one daemon (`daemon --config-dir`, `status --config-dir`),
 // through the real binary against sandbox Moodles: each site its own state,
 // log and history; broken or unreachable sites leave the others running;
-// SIGHUP adds and removes sites; SIGTERM stops them all cleanly.
+// SIGHUP adds, removes and reloads sites; SIGUSR1 reopens their logs;
+// SIGTERM stops them all cleanly.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -213,9 +214,19 @@ TEST_F(SitesTest, TwoSitesRunFromOneDaemonBrokenAndUnreachableSitesDoNotStopThem
   ASSERT_TRUE(WaitFor(dir_.File("daemon.err"), "site b stopped (its config file was removed)", 10)) << Err();
   EXPECT_THAT(Err(), HasSubstr("site e started (" + dir_.File("sites.d/e.toml") + ")"));
 
+  // SIGUSR1 (logrotate renamed the files): idle sites reopen theirs.
+  std::filesystem::rename(alog, alog + ".1");
+  std::filesystem::rename(elog, elog + ".1");
+  ::kill(pid, SIGUSR1);
+  for (int i = 0; i < 50 && !(std::filesystem::exists(alog) && std::filesystem::exists(elog)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(std::filesystem::exists(alog));
+  EXPECT_TRUE(std::filesystem::exists(elog));
+
   ::kill(pid, SIGTERM);
   EXPECT_EQ(Wait(pid), 0) << Err();
   EXPECT_THAT(Err(), HasSubstr("daemon stopped"));
+  EXPECT_THAT(Slurp(alog + ".1"), Not(HasSubstr("daemon stopped")));
   EXPECT_THAT(Slurp(alog), HasSubstr("daemon stopped"));
   EXPECT_THAT(Slurp(elog), HasSubstr("daemon stopped"));
   auto h = History(*e);
