@@ -427,13 +427,20 @@ class Runner {
 
     // 3. Plan against what we believe, then read the courses that plan
     // touches (plus a rotating few, or all with --verify) and plan again.
+    // Only the first plan's touched courses outlive it: one plan is alive at
+    // a time (at district scale a plan is hundreds of MB).
     auto tp = Clock::now();
-    plan::Plan first = plan::BuildPlan(*desired, snap, owned_, policy);
+    std::vector<model::MoodleId> verify;
+    std::vector<model::MoodleId> touched;
+    {
+      plan::Plan first = plan::BuildPlan(*desired, snap, owned_, policy);
+      verify = full_courses_ ? ChooseVerification(&first, now) : rotation_;
+      if (!full_courses_) touched = std::move(first.touched_courses);
+    }
     double planning = Since(tp);
-    std::vector<model::MoodleId> verify = full_courses_ ? ChooseVerification(&first, now) : rotation_;
     {
       std::set<model::MoodleId> v(verify.begin(), verify.end());
-      if (!full_courses_) v.insert(first.touched_courses.begin(), first.touched_courses.end());
+      v.insert(touched.begin(), touched.end());
       std::set<model::MoodleId> exists;
       for (const auto& c : snap.courses) exists.insert(c.id);
       for (const auto& i : unsettled_)
