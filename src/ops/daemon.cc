@@ -61,9 +61,9 @@ Status SetupLog(const config::Config& cfg, const DaemonOptions& o, SiteControl& 
   lo.format = o.log_format.empty() ? cfg.log.format : o.log_format;
   lo.level = cfg.log.level;
   lo.also_stderr = o.log_to_stderr && !cfg.log.file.empty();
-  // Lines of a site without a log file go to stderr (the journal) with the
-  // other sites': they name their site there.
-  if (ctl.sink && cfg.log.file.empty()) lo.site = ctl.site;
+  // A site's lines that reach stderr (no log file, or --foreground) mix
+  // there with the other sites': they name their site.
+  if (ctl.sink && (cfg.log.file.empty() || lo.also_stderr)) lo.site = ctl.site;
   return ctl.sink ? ConfigureLogSink(*ctl.sink, lo) : InitLog(lo);
 }
 
