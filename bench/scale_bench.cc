@@ -23,6 +23,7 @@
 //
 //   scale_bench [--sizes 1000,10000,100000,1000000] [--sources sqlite,postgresql]
 //               [--cap-minutes 20] [--work DIR] [--history 100] [--keep]
+//               [--sync-max-users N [--sync-skip-reason TEXT]] [--mem-limit-gb G]
 //
 // Not a test (not in ctest): the numbers depend on the machine.
 #include <fcntl.h>
@@ -79,6 +80,11 @@ struct Child {
   long peak_rss_kb = 0;
 };
 
+// A limit on each child's address space (RLIMIT_AS, bytes; 0: none), so that
+// a run that would need more memory than a shared machine has fails with
+// std::bad_alloc instead of waking the kernel's OOM killer.
+unsigned long long g_mem_limit = 0;
+
 // fork/exec argv (argv[0] a path), stdout and stderr to files, in cwd; waits
 // with wait4 (rusage of this child alone), killing its process group at the cap.
 Child RunMeasured(const std::vector<std::string>& argv, const std::string& out, const std::string& err,
@@ -98,6 +104,10 @@ Child RunMeasured(const std::vector<std::string>& argv, const std::string& out, 
     dup2(fo, 1);
     dup2(fe, 2);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    if (g_mem_limit > 0) {
+      rlimit rl{g_mem_limit, g_mem_limit};
+      setrlimit(RLIMIT_AS, &rl);
+    }
     std::vector<char*> av;
     for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
     av.push_back(nullptr);
@@ -270,6 +280,23 @@ std::string Label(long long users) {
 
 // --- the sandbox process -----------------------------------------------------
 
+// CPU seconds (user + sys) a running process has used so far, from
+// /proc/PID/stat; NAN when unreadable.
+double ProcessCpu(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto rp = all.rfind(')');
+  if (rp == std::string::npos) return NAN;
+  std::istringstream rest(all.substr(rp + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) stime = std::atof(field.c_str());
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 struct SandboxProc {
   pid_t pid = -1;
   std::string url;
@@ -345,6 +372,7 @@ struct Row {
   Child child;
   JsonFacts facts;
   long long json_bytes = -1, report_bytes = -1;
+  double sandbox_cpu = NAN;  // the sandbox's CPU seconds during the case
   std::string not_run;
 };
 
@@ -377,8 +405,9 @@ void PrintRow(const Row& r) {
                 Num(f.Get("timings.moodle_read_s"), "%.2f").c_str(), Num(f.Get("timings.planning_s"), "%.2f").c_str(),
                 Num(f.Get("timings.apply_s"), "%.2f").c_str(), r.child.exit_code,
                 r.child.capped ? " (killed at the cap)" : "");
-    std::printf("    items %lld, users.items %lld, enrol %s, create %s\n", f.items, f.users_items,
-                Num(f.Get("summary.enrolments.enrol")).c_str(), Num(f.Get("summary.courses.create")).c_str());
+    std::printf("    items %lld, users.items %lld, enrol %s, create %s; sandbox CPU %s s\n", f.items, f.users_items,
+                Num(f.Get("summary.enrolments.enrol")).c_str(), Num(f.Get("summary.courses.create")).c_str(),
+                Num(r.sandbox_cpu, "%.2f").c_str());
   }
   std::fflush(stdout);
 }
@@ -390,6 +419,8 @@ struct Options {
   std::string work;
   int history = 0;
   bool keep = false;
+  long long sync_max_users = 0;  // above it: the sync and the no-change plan are not run (0: no limit)
+  std::string sync_skip_reason;
 };
 
 std::string Config(const std::string& source, const std::string& school_db, const testsupport::PgServer* pg,
@@ -412,14 +443,17 @@ std::string Config(const std::string& source, const std::string& school_db, cons
 }
 
 // One enrolsync run (plan or sync) in `dir`, measured; appended to the table.
-Row RunCase(const std::string& dir, const std::string& cmd, const std::string& tag, const Row& base, double cap) {
+Row RunCase(const std::string& dir, const std::string& cmd, const std::string& tag, const Row& base, double cap,
+            pid_t sandbox_pid) {
   Row r = base;
   r.kase = tag;
   std::string out = dir + "/" + tag + ".json", err = dir + "/" + tag + ".stderr";
   std::for_each(out.begin(), out.end(), [](char& ch) { if (ch == ' ') ch = '-'; });
   std::for_each(err.begin(), err.end(), [](char& ch) { if (ch == ' ') ch = '-'; });
   std::string before = NewestReport(dir + "/state");
+  double sb0 = ProcessCpu(sandbox_pid);
   r.child = RunMeasured({Bin("src/cli/enrolsync"), cmd, "--json", "-c", dir + "/enrolsync.toml"}, out, err, cap, dir);
+  r.sandbox_cpu = ProcessCpu(sandbox_pid) - sb0;
   r.json_bytes = FileBytes(out);
   std::string rep = NewestReport(dir + "/state");
   r.report_bytes = rep.empty() || rep == before ? -1 : FileBytes(rep);
@@ -515,21 +549,28 @@ void RunSize(long long users, const Options& o, testsupport::PgServer* pg) {
       skip_all(source, e);
       continue;
     }
-    std::printf("  sandbox: %lld users seeded in %.2f s (one transaction); listening after %.2f s; site.db %.1f MB\n",
-                sb.seeded, sb.seed_seconds, sb.start_seconds, FileBytes(dir + "/site/site.db") / 1e6);
+    std::printf("  sandbox: %lld users seeded in %.2f s (one transaction); listening after %.2f s; site.db+wal %.1f MB\n",
+                sb.seeded, sb.seed_seconds, sb.start_seconds,
+                (FileBytes(dir + "/site/site.db") + std::max(0LL, FileBytes(dir + "/site/site.db-wal"))) / 1e6);
     std::ofstream(dir + "/enrolsync.toml")
         << Config(source, school.db, pg, sb.url, dir + "/sandbox.token", "");
     Row base;
     base.size = label, base.source = source, base.rows = school.rows;
-    Row first = RunCase(dir, "plan", "first sync", base, o.cap);
-    Row sync = RunCase(dir, "sync", "sync", base, o.cap);
+    Row first = RunCase(dir, "plan", "first sync", base, o.cap, sb.pid);
+    if (o.sync_max_users > 0 && users > o.sync_max_users) {
+      skip_all(source, o.sync_skip_reason.empty() ? "above --sync-max-users" : o.sync_skip_reason, 1);
+      sb.Stop();
+      if (!o.keep) fs::remove_all(dir);
+      continue;
+    }
+    Row sync = RunCase(dir, "sync", "sync", base, o.cap, sb.pid);
     if (sync.child.capped || (sync.child.exit_code != 0 && sync.child.exit_code != 2)) {
       skip_all(source,
                sync.child.capped ? "the sync before it passed the cap (" + Num(o.cap / 60) + " min)"
                                  : "the sync before it failed (exit " + std::to_string(sync.child.exit_code) + ")",
                2);
     } else {
-      RunCase(dir, "plan", "no change", base, o.cap);
+      RunCase(dir, "plan", "no change", base, o.cap, sb.pid);
     }
     std::printf("  after: site.db %.1f MB, state.db %.1f MB, reports/ %.1f MB\n",
                 FileBytes(dir + "/site/site.db") / 1e6, FileBytes(dir + "/state/state.db") / 1e6,
@@ -603,6 +644,9 @@ int main(int argc, char** argv) {
     else if (a == "--work") o.work = next();
     else if (a == "--history") o.history = std::atoi(next().c_str());
     else if (a == "--keep") o.keep = true;
+    else if (a == "--mem-limit-gb") g_mem_limit = static_cast<unsigned long long>(std::atof(next().c_str()) * (1ULL << 30));
+    else if (a == "--sync-max-users") o.sync_max_users = std::atoll(next().c_str());
+    else if (a == "--sync-skip-reason") o.sync_skip_reason = next();
     else {
       std::fprintf(stderr, "scale_bench: unknown argument '%s'\n", a.c_str());
       return 64;
@@ -613,8 +657,9 @@ int main(int argc, char** argv) {
     o.work = std::string(tmp && *tmp ? tmp : "/tmp") + "/enrolsync-scale-" + std::to_string(getpid());
   }
   fs::create_directories(o.work);
-  std::printf("scale_bench: binaries from %s, work in %s, cap %.0f min a case\n", ENROLSYNC_BINARY_DIR,
-              o.work.c_str(), o.cap / 60);
+  std::printf("scale_bench: binaries from %s, work in %s, cap %.0f min a case, address-space limit %s\n",
+              ENROLSYNC_BINARY_DIR, o.work.c_str(), o.cap / 60,
+              g_mem_limit ? (std::to_string(g_mem_limit >> 20) + " MiB").c_str() : "none");
   std::unique_ptr<testsupport::PgServer> pg;
   bool want_pg = false;
   for (const auto& s : o.sources) want_pg |= s == "postgresql";
