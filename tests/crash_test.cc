@@ -291,20 +291,28 @@ void ExpectALeaverIsSuspended(SchoolSite& site) {
   EXPECT_GT(suspended, 0);
 }
 
+// A site after its first sync, for the ledger-loss tests.
+class StateLossTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto st = site.Setup();
+    ASSERT_TRUE(st) << st.error().message;
+    auto r = RunEnrolsync("sync " + cfg);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+  SchoolSite site;
+  const std::string cfg = "--config " + site.config_path();
+  const std::string state = site.dir() + "/state";
+  const std::string db = state + "/state.db";
+};
+
 // A state.db emptied (disk full, a stray `>`) after earlier runs: sync
 // refuses, names the copy to restore and sends nothing; restored, the next
 // run carries on and a leaver is suspended. It used to start again as a
 // fresh install, owning nothing, and never suspend anyone.
-TEST(StateLossTest, AnEmptiedLedgerIsRefusedAndTheNewestCopyRestoresIt) {
-  SchoolSite site;
-  auto st = site.Setup();
-  ASSERT_TRUE(st) << st.error().message;
-  const std::string cfg = "--config " + site.config_path();
-  auto r = RunEnrolsync("sync " + cfg);
+TEST_F(StateLossTest, AnEmptiedLedgerIsRefusedAndTheNewestCopyRestoresIt) {
+  auto r = RunEnrolsync("sync " + cfg);  // the copy this run takes holds the first run's ownership
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  r = RunEnrolsync("sync " + cfg);  // the copy this run takes holds the first run's ownership
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  const std::string state = site.dir() + "/state";
   std::filesystem::resize_file(state + "/state.db", 0);
   std::filesystem::remove(state + "/state.db-wal");
   std::filesystem::remove(state + "/state.db-shm");
@@ -329,15 +337,7 @@ TEST(StateLossTest, AnEmptiedLedgerIsRefusedAndTheNewestCopyRestoresIt) {
 // in place; adopt --apply records exactly the enrolments, roles and courses
 // the lost ledger held, after which a sync has nothing to do and a leaver is
 // suspended.
-TEST(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
-  SchoolSite site;
-  auto st = site.Setup();
-  ASSERT_TRUE(st) << st.error().message;
-  const std::string cfg = "--config " + site.config_path();
-  auto r = RunEnrolsync("sync " + cfg);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  const std::string state = site.dir() + "/state";
-  const std::string db = state + "/state.db";
+TEST_F(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
   auto rows = [&](const std::string& sql) {
     std::set<std::vector<std::string>> out;
     auto q = testsupport::QuerySqlite(db, sql);
@@ -356,7 +356,7 @@ TEST(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
   std::filesystem::remove(db + "-shm");
   std::filesystem::remove_all(state + "/backups");
 
-  r = RunEnrolsync("sync " + cfg);
+  auto r = RunEnrolsync("sync " + cfg);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("enrolsync adopt")) << r.out;
 
@@ -406,15 +406,7 @@ TEST(StateLossTest, WithNoCopyAdoptRebuildsTheOwnershipFromMoodle) {
 // sent and names the ways on; `plan` only warns. adopt --apply takes them
 // back; `--first-run` (or take_over_existing) is the answer when another
 // method made them, and is asked once.
-TEST(StateLossTest, AWholeStateDirGoneIsRefusedBecauseTheSiteAlreadyHoldsTheFeed) {
-  SchoolSite site;
-  auto st = site.Setup();
-  ASSERT_TRUE(st) << st.error().message;
-  const std::string cfg = "--config " + site.config_path();
-  auto r = RunEnrolsync("sync " + cfg);
-  ASSERT_EQ(r.exit_code, 0) << r.out;
-  const std::string state = site.dir() + "/state";
-  const std::string db = state + "/state.db";
+TEST_F(StateLossTest, AWholeStateDirGoneIsRefusedBecauseTheSiteAlreadyHoldsTheFeed) {
   auto q = testsupport::QuerySqlite(db, "SELECT COUNT(*) FROM owned_enrolment WHERE owns_enrolment = 1");
   ASSERT_TRUE(q) << q.error().message;
   const std::string owned = (*q)[0][0];
@@ -422,7 +414,7 @@ TEST(StateLossTest, AWholeStateDirGoneIsRefusedBecauseTheSiteAlreadyHoldsTheFeed
 
   std::filesystem::remove_all(state);
   site.moodle().ResetCallCounts();
-  r = RunEnrolsync("sync " + cfg);
+  auto r = RunEnrolsync("sync " + cfg);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("owns nothing yet")) << r.out;
   EXPECT_THAT(r.out, HasSubstr("enrolsync adopt")) << r.out;
