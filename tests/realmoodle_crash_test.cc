@@ -21,7 +21,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "config/config.h"
 #include "real_school.h"
+#include "sync/runner.h"
 #include "support/pg_server.h"
 
 namespace enrolsync::testing {
@@ -127,6 +129,19 @@ TEST(RealMoodleCrash, AKillMidEnrolLosesNoOwnerAndTheRerunFinishesTheJob) {
   // the real site holds the feed, so the sync is refused (plan/first_run.h)
   // and adopt takes it back.
   std::filesystem::remove_all(dir + "/state");
+  {
+    // The daemon's users job may well run first: it adopts the directory's
+    // users into the new ledger, which must not answer the question for it.
+    auto cfg = config::LoadConfig(site->config_path());
+    ASSERT_TRUE(cfg) << cfg.error().message;
+    sync::RunOptions users_job;
+    users_job.apply = true;
+    users_job.enrolments = false;
+    users_job.job = "users";
+    auto users = sync::RunOnce(*cfg, users_job);
+    ASSERT_EQ(users.exit_code, 0) << users.error;
+    ASSERT_TRUE(users.users_ran);
+  }
   const long long before = count();
   EXPECT_EQ(run({"sync", "--config", site->config_path()}), 1) << "a site holding the feed must be refused";
   std::ifstream out(dir + "/adopt.out");

@@ -561,8 +561,9 @@ class Runner {
     auto passed = [&]() -> Status {
       return opt_.apply ? db_->SetMeta(kFirstSyncKey, std::to_string(now)) : Ok();
     };
-    if (opt_.first_run || policy.take_over_existing || !owned_.enrolments.empty() ||
-        !owned_.created_courses.empty() || !owned_.users.empty())
+    // Managed users do not count: a users-only job (the daemon's hourly
+    // `users`) adopts them before the first full sync would ask.
+    if (opt_.first_run || policy.take_over_existing || !owned_.enrolments.empty() || !owned_.created_courses.empty())
       return passed();
     auto courses = client_->GetAllCourses();
     if (!courses) return Fail(courses.error());
