@@ -296,8 +296,6 @@ double SecondsPerItem(const std::string& function) {
 // Reads the participants of many courses per call when the site's service
 // offers it (see Client::GetParticipants).
 constexpr const char* kMultiCourseParticipants = "core_enrol_get_enrolled_users_with_capability";
-// Marks a batch's error given to items it could not isolate (max_bisect_calls).
-constexpr std::string_view kNotIsolated = "not isolated: the run's ";
 constexpr std::size_t kCoursesPerParticipantCall = 100;
 // Values (ids, emails…) in one read call.
 constexpr std::size_t kValuesPerRead = 1000;
@@ -316,6 +314,7 @@ struct Client::Impl {
   std::map<std::string, FunctionStats> stats;
   std::map<std::string, int> retries;  // reason -> calls sent again
   std::set<Client::ItemKey> alone;      // SendAlone
+  std::set<Client::ItemKey> refused;    // Refused(); guarded by mu
   std::atomic<int> bisect_calls{0};
   int write_calls = 0;
   // Wall time with at least one call in flight (parallel calls count once).
@@ -539,11 +538,16 @@ struct Client::Impl {
       }
       bisect_calls.fetch_sub(2);
       Error whole = e;
-      whole.message += " (one of " + I(items.size()) + " items in the call; " + std::string(kNotIsolated) +
+      whole.message += " (one of " + I(items.size()) + " items in the call; not isolated: the run's " +
                        std::to_string(opts.max_bisect_calls) +
                        " bisecting calls are spent; the next run sends last run's failures alone first)";
       for (std::size_t item : items) out[item] = Fail(whole);
       return;
+    }
+    if (items.size() == 1 && e.code == ErrorCode::kMoodle && e.moodle_errorcode != kMessageNotSent &&
+        !IsWholeCallError(e) && job.course && job.user) {
+      std::lock_guard<std::mutex> lock(mu);
+      refused.insert(Client::ItemKey{job.function, job.course(items[0]), job.user(items[0])});
     }
     for (std::size_t item : items) out[item] = Fail(e);
   }
@@ -1296,9 +1300,9 @@ void Client::SendAlone(std::set<ItemKey> items) {
   impl_->alone = std::move(items);
 }
 
-bool Client::IsolatedRefusal(const Error& e) {
-  return e.code == ErrorCode::kMoodle && e.moodle_errorcode != kMessageNotSent &&
-         e.message.find(kNotIsolated) == std::string::npos;
+std::set<Client::ItemKey> Client::Refused() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->refused;
 }
 
 int Client::BisectCalls() const { return impl_->bisect_calls.load(); }

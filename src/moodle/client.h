@@ -297,10 +297,11 @@ class Client {
   // At most max_bisect_calls of them (in key order): a run that failed
   // wholesale does not turn into thousands of single calls.
   void SendAlone(std::set<ItemKey> items);
-  // Whether `e` is Moodle refusing this one item (a call that held it alone
-  // failed), not a batch given up on unbisected ("not isolated") or a
-  // transport failure. Such items are the ones worth sending alone.
-  static bool IsolatedRefusal(const Error& e);
+  // The items Moodle refused on their own this run (a call that held only
+  // that item failed with Moodle's exception; not a batch given up on
+  // unbisected, not a transport failure): what the next run should send
+  // alone. Only writes that name a course and a user. Thread-safe.
+  std::set<ItemKey> Refused() const;
   int BisectCalls() const;  // calls made isolating bad items. Thread-safe.
 
   // Per-function call counts and time since construction. Thread-safe.

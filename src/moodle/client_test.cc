@@ -411,6 +411,10 @@ TEST_F(ClientTest, BisectingStopsAtTheRunsBudget) {
     not_isolated += s.error().message.find("not isolated: the run's 10 bisecting calls are spent") != std::string::npos;
   }
   EXPECT_GT(not_isolated, 50);
+  // Only the items a call held alone are "refused": what the next run sends alone.
+  const auto refused = client.Refused();
+  EXPECT_EQ(refused.size(), st.size() - static_cast<std::size_t>(not_isolated));
+  for (const auto& k : refused) EXPECT_EQ(k.function, "enrol_manual_enrol_users");
   // Without a budget: the 2N the issue measured.
   FakeMoodle again([&](const SeenRequest&, int) { return Reply{200, reject}; });
   ClientOptions u = Options(again);
@@ -455,6 +459,7 @@ TEST_F(ClientTest, LastRunsFailuresAreSentAloneFirst) {
     }
   }
   EXPECT_EQ(client.BisectCalls(), 0);
+  EXPECT_EQ(client.Refused(), (std::set<Client::ItemKey>{{"enrol_manual_enrol_users", 500, 13}}));
 }
 
 TEST_F(ClientTest, MessageNotSentBatchIsNotResent) {

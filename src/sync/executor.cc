@@ -37,7 +37,9 @@ class Executor {
     Phase(Action::kRoleUnassign);
     Phase(Action::kUnenrol);
     Forget();
-    Persist(db_.ReplaceFailedItems(refused_));
+    std::vector<state::FailedItem> refused;
+    for (const auto& k : client_.Refused()) refused.push_back({k.function, k.courseid, k.userid});
+    Persist(db_.ReplaceFailedItems(refused));
     return std::move(result_);
   }
 
@@ -307,24 +309,8 @@ class Executor {
     } else {
       Failed(idx[k], r.error().message);
       failed_.insert({item.courseid, item.userid});
-      if (moodle::Client::IsolatedRefusal(r.error()) && item.courseid > 0 && item.userid > 0)
-        refused_.push_back({WriteFunction(item.action), item.courseid, item.userid});
     }
     if (k < intents.size() && (r || Answered(r.error()))) drop->push_back(intents[k]);
-  }
-
-  // The web-service function that sends `action` (moodle/client.cc).
-  static std::string WriteFunction(Action action) {
-    switch (action) {
-      case Action::kRoleAssign: return "core_role_assign_roles";
-      case Action::kRoleUnassign: return "core_role_unassign_roles";
-      case Action::kUnenrol: return "enrol_manual_unenrol_users";
-      case Action::kCreateCourse: return "core_course_create_courses";
-      case Action::kEnrol:
-      case Action::kUnsuspend:
-      case Action::kSuspend: break;
-    }
-    return "enrol_manual_enrol_users";
   }
 
   // Moodle's own answer that it did not apply the call (a web-service
@@ -461,7 +447,6 @@ class Executor {
   ApplyResult result_;
   std::size_t done_ = 0, total_ = 0;
   std::set<model::CourseUser> failed_;  // (course, user) whose change failed this run
-  std::vector<state::FailedItem> refused_;  // refused by Moodle this run: sent alone first next run
   std::set<model::MoodleId> hidden_created_;       // created this run, hidden by Moodle's default
   std::set<model::MoodleId> unknown_visibility_;   // created this run, visibility could not be read
   std::string unknown_visibility_error_;
