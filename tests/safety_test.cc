@@ -7,6 +7,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <thread>
@@ -545,8 +546,9 @@ TEST_F(SafetyTest, ASecondRunWhileOneIsGoingIsRefused) {
   EXPECT_THAT(r.error, HasSubstr("another enrolsync run"));
 }
 
-// [state] keep_runs: the newest N reports keep their items (state.db and
-// reports/), older runs keep their summary; nothing grows without bound.
+// [state] keep_runs: the newest N reports keep their items (reports/), every
+// run keeps its summary in state.db with its lists as counts; nothing grows
+// without bound.
 TEST_F(SafetyTest, OnlyTheNewestKeepRunsReportsKeepTheirItems) {
   SiteOptions o;
   o.extra_config = "\n[state]\nkeep_runs = 2\n";
@@ -561,14 +563,19 @@ TEST_F(SafetyTest, OnlyTheNewestKeepRunsReportsKeepTheirItems) {
   EXPECT_EQ(files, (std::set<std::string>{"run-3.json", "run-4.json"}));
   auto runs = testsupport::QuerySqlite(site_->dir() + "/state/state.db",
                                        "SELECT id, json_type(summary_json, '$.items') IS NOT NULL, "
-                                       "json_extract(summary_json, '$.summary.\"enrolments.enrol\"') FROM run ORDER BY id");
+                                       "json_extract(summary_json, '$.summary.\"enrolments.enrol\"'), "
+                                       "json_extract(summary_json, '$.items_count'), "
+                                       "(SELECT sum(value) FROM json_each(summary_json, '$.summary') "
+                                       "WHERE key NOT IN ('problems')) FROM run ORDER BY id");
   ASSERT_TRUE(runs) << runs.error().message;
   ASSERT_EQ(runs->size(), 4u);
-  EXPECT_EQ((*runs)[0][1], "0");
-  EXPECT_EQ((*runs)[1][1], "0");
-  EXPECT_EQ((*runs)[2][1], "1");
-  EXPECT_EQ((*runs)[3][1], "1");
+  for (const auto& row : *runs) EXPECT_EQ(row[1], "0") << "run " << row[0] << " holds its items in state.db";
   EXPECT_EQ((*runs)[0][2], "1292") << "the first run keeps its summary";
+  EXPECT_EQ((*runs)[0][3], (*runs)[0][4]) << "and the count of its items, one per change";
+  EXPECT_NE((*runs)[0][3], "0");
+  // A kept report holds the lists themselves.
+  auto third = nlohmann::json::parse(std::ifstream(site_->dir() + "/state/reports/run-3.json"));
+  EXPECT_TRUE(third["items"].is_array());
 }
 
 }  // namespace

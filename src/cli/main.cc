@@ -93,7 +93,7 @@ int RunPlanOrSync(const config::Config& cfg, const Flags& f, bool apply) {
   if (opt.apply) opt.stop = ops::InstallStopSignals();
   sync::RunReport r = sync::RunOnce(cfg, opt);
   if (f.json) {
-    std::cout << cli::ReportJson(r, command, f.verbose && apply ? &trace : nullptr) << "\n";
+    cli::PrintReportJson(r, command, std::cout, f.verbose && apply ? &trace : nullptr);
   } else if (r.exit_code == sync::kExitError) {
     std::cerr << "enrolsync " << command << ": " << r.error << "\n";
   } else {

@@ -204,9 +204,10 @@ std::string StoppedLine(const sync::RunReport& r) {
          "; the run is recorded (exit 4) and the next run does the rest.";
 }
 
-std::string ReportJson(const sync::RunReport& r, const std::string& command,
-                       const std::vector<std::string>* trace) {
-  return sync::ReportJson(r, command, trace);
+void PrintReportJson(const sync::RunReport& r, const std::string& command, std::ostream& out,
+                     const std::vector<std::string>* trace) {
+  sync::WriteReportJson(out, r, command, sync::ReportScope::kFull, trace);
+  out << "\n";
 }
 
 std::string MoodleCostLine(const sync::RunReport& r) {

@@ -21,9 +21,10 @@ void PrintGuard(const sync::RunReport& r, std::ostream& out);
 void PrintRunSummary(const sync::RunReport& r, std::ostream& out);
 // "Stopped by SIGTERM/SIGINT: …" for a run that was stopped (RunReport::stopped).
 std::string StoppedLine(const sync::RunReport& r);
-// The whole report as one JSON object (see README "JSON output").
-std::string ReportJson(const sync::RunReport& r, const std::string& command,
-                       const std::vector<std::string>* trace = nullptr);
+// The whole report as one JSON object (see README "JSON output"), streamed
+// to `out` (sync::WriteReportJson).
+void PrintReportJson(const sync::RunReport& r, const std::string& command, std::ostream& out,
+                     const std::vector<std::string>* trace = nullptr);
 // "Moodle calls: 23 (0 writes, 0 retried, 14.6s waiting on Moodle)": the
 // run's cost to Moodle, printed after every plan and sync.
 std::string MoodleCostLine(const sync::RunReport& r);

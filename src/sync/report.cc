@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <map>
 
-#include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "util/json_writer.h"
 #include "util/moodle_values.h"
 
 namespace enrolsync::sync {
@@ -103,138 +104,188 @@ std::vector<FailureGroup> UserFailureGroups(const RunReport& r) {
 }
 
 namespace {
-nlohmann::json GroupsJson(const std::vector<FailureGroup>& groups) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& g : groups)
-    out.push_back(nlohmann::json{{"reason", g.reason}, {"count", g.count}, {"examples", g.examples}});
-  return out;
-}
-}  // namespace
 
-std::string ReportJson(const RunReport& r, const std::string& command, const std::vector<std::string>* trace) {
-  using nlohmann::json;
-  const auto& p = r.plan;
-  auto summary = [](const plan::Summary& s, std::size_t problems) {
-    return json{{"courses.create", s.courses_create},       {"enrolments.enrol", s.enrol},
-                {"enrolments.unsuspend", s.unsuspend},     {"enrolments.suspend", s.suspend},
-                {"enrolments.unenrol", s.unenrol},         {"enrolments.role_assign", s.role_assign},
-                {"enrolments.role_unassign", s.role_unassign}, {"problems", problems}};
-  };
-  json j;
-  j["command"] = command;
-  j["exit_code"] = r.exit_code;
-  if (!r.error.empty()) j["error"] = r.error;
-  j["summary"] = summary(p.summary, p.problems.size());
-  if (r.users_ran) {
-    const auto& us = r.users.plan.summary;
-    j["summary"]["users.create"] = us.create;
-    j["summary"]["users.update"] = us.update;
-    j["summary"]["users.suspend"] = us.suspend;
-    j["summary"]["users.revive"] = us.revive;
-    j["summary"]["users.delete"] = us.remove;
-    json uitems = json::array();
-    for (const auto& i : r.users.plan.items) {
-      json it{{"action", plan::UserActionName(i.action)}, {"username", ShownValue(i.username)}, {"reason", i.why}};
-      if (i.userid) it["userid"] = i.userid;
+void WriteGroups(JsonWriter& w, std::string_view key, const std::vector<FailureGroup>& groups) {
+  w.Key(key).BeginArray();
+  for (const auto& g : groups)
+    w.BeginObject().Field("reason", g.reason).Field("count", g.count).Field("examples", g.examples).EndObject();
+  w.EndArray();
+}
+
+void WriteSummary(JsonWriter& w, std::string_view key, const plan::Summary& s, const std::size_t* problems) {
+  w.Key(key).BeginObject();
+  w.Field("courses.create", s.courses_create)
+      .Field("enrolments.enrol", s.enrol)
+      .Field("enrolments.unsuspend", s.unsuspend)
+      .Field("enrolments.suspend", s.suspend)
+      .Field("enrolments.unenrol", s.unenrol)
+      .Field("enrolments.role_assign", s.role_assign)
+      .Field("enrolments.role_unassign", s.role_unassign);
+  if (problems) w.Field("problems", *problems);
+}
+
+void WriteProblemValues(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& values) {
+  w.Key("values").Inline().BeginObject();
+  for (const auto& [k, v] : values) w.Field(k, v);
+  w.EndObject();
+}
+
+void WriteUsers(JsonWriter& w, const RunReport& r, ReportScope scope) {
+  const auto& up = r.users.plan;
+  w.Key("users").BeginObject();
+  w.Field("read_ok", r.users.read_ok).Field("error", r.users.read_error).Field("people", r.users.people);
+  w.Key("contexts").BeginObject();
+  for (const auto& [context, n] : r.users.context_counts) w.Field(context, n);
+  w.EndObject();
+  if (scope == ReportScope::kFull) {
+    w.Key("items").BeginArray();
+    for (const auto& i : up.items) {
+      w.Inline().BeginObject().Field("action", plan::UserActionName(i.action)).Field("username", ShownValue(i.username));
+      w.Field("reason", i.why);
+      if (i.userid) w.Field("userid", i.userid);
       if (!i.changes.empty()) {
-        json ch = json::array();
         // Values as printed (ShownValue): a 1 MB value is not stored whole in
         // every report.
+        w.Key("changes").BeginArray();
         for (const auto& c : i.changes)
-          ch.push_back(json{{"field", c.field}, {"from", ShownValue(c.from)}, {"to", ShownValue(c.to)}});
-        it["changes"] = ch;
+          w.BeginObject().Field("field", c.field).Field("from", ShownValue(c.from)).Field("to", ShownValue(c.to)).EndObject();
+        w.EndArray();
       }
-      uitems.push_back(std::move(it));
+      w.EndObject();
     }
-    json uproblems = json::array();
-    for (const auto& pr : r.users.plan.problems) uproblems.push_back(json{{"reason", pr.reason}, {"values", pr.values}});
-    j["users"] = json{{"read_ok", r.users.read_ok},
-                      {"error", r.users.read_error},
-                      {"people", r.users.people},
-                      {"contexts", r.users.context_counts},
-                      {"items", uitems},
-                      {"problems", uproblems},
-                      {"notes", r.users.plan.notes},
-                      {"adopted", r.users.plan.adoptions.size()},
-                      {"removals_withheld", r.users.plan.removals_withheld},
-                      {"guard_tripped", r.users.plan.guard_tripped}};
-    if (r.users.applied) {
-      const auto& ua = r.users.apply.applied;
-      j["users"]["applied"] = json{{"create", ua.create}, {"update", ua.update}, {"suspend", ua.suspend},
-                                   {"revive", ua.revive}, {"delete", ua.remove}};
-      j["users"]["failures"] = r.users.apply.failures;
-      j["users"]["failures_by_reason"] = GroupsJson(UserFailureGroups(r));
+    w.EndArray();
+    w.Key("problems").BeginArray();
+    for (const auto& pr : up.problems) {
+      w.Inline().BeginObject().Field("reason", pr.reason);
+      WriteProblemValues(w, pr.values);
+      w.EndObject();
     }
+    w.EndArray();
+    w.Field("notes", up.notes);
+  } else {
+    w.Field("items_count", up.items.size()).Field("problems_count", up.problems.size());
   }
-  json items = json::array();
-  for (const auto& i : p.items) {
-    json it{{"action", plan::ActionName(i.action)}, {"course", i.course_shortname}, {"reason", i.reason}};
-    if (i.courseid) it["courseid"] = i.courseid;
-    if (i.action == plan::Action::kCreateCourse) {
-      it["fullname"] = i.course_fullname;
-      it["idnumber"] = i.idnumber;
-      it["categoryid"] = i.categoryid;
-    } else {
-      it["user"] = i.user_key;
-      it["userid"] = i.userid;
-      if (i.roleid) it["role"] = i.role;
+  w.Field("adopted", up.adoptions.size())
+      .Field("removals_withheld", up.removals_withheld)
+      .Field("guard_tripped", up.guard_tripped);
+  if (r.users.applied) {
+    const auto& ua = r.users.apply.applied;
+    w.Key("applied").BeginObject();
+    w.Field("create", ua.create).Field("update", ua.update).Field("suspend", ua.suspend);
+    w.Field("revive", ua.revive).Field("delete", ua.remove);
+    w.EndObject();
+    if (scope == ReportScope::kFull) w.Field("failures", r.users.apply.failures);
+    else w.Field("failures_count", r.users.apply.failures.size());
+    WriteGroups(w, "failures_by_reason", UserFailureGroups(r));
+  }
+  w.EndObject();
+}
+
+void WriteItem(JsonWriter& w, const plan::PlanItem& i) {
+  w.Inline().BeginObject();
+  w.Field("action", plan::ActionName(i.action)).Field("course", i.course_shortname).Field("reason", i.reason);
+  if (i.courseid) w.Field("courseid", i.courseid);
+  if (i.action == plan::Action::kCreateCourse) {
+    w.Field("fullname", i.course_fullname).Field("idnumber", i.idnumber).Field("categoryid", i.categoryid);
+  } else {
+    w.Field("user", i.user_key).Field("userid", i.userid);
+    if (i.roleid) w.Field("role", i.role);
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
+void WriteReportJson(std::ostream& out, const RunReport& r, const std::string& command, ReportScope scope,
+                     const std::vector<std::string>* trace) {
+  const auto& p = r.plan;
+  const bool full = scope == ReportScope::kFull;
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Field("command", command).Field("exit_code", r.exit_code);
+  if (!r.error.empty()) w.Field("error", r.error);
+  const std::size_t problems = p.problems.size();
+  WriteSummary(w, "summary", p.summary, &problems);
+  if (r.users_ran) {
+    const auto& us = r.users.plan.summary;
+    w.Field("users.create", us.create).Field("users.update", us.update).Field("users.suspend", us.suspend);
+    w.Field("users.revive", us.revive).Field("users.delete", us.remove);
+  }
+  w.EndObject();
+  if (r.users_ran) WriteUsers(w, r, scope);
+  if (full) {
+    w.Key("items").BeginArray();
+    for (const auto& i : p.items) WriteItem(w, i);
+    w.EndArray();
+    w.Key("problems").BeginArray();
+    for (const auto& pr : p.problems) {
+      w.Inline().BeginObject().Field("table", pr.table).Field("row", pr.row);
+      WriteProblemValues(w, pr.values);
+      w.Field("reason", pr.reason).Field("skipped", pr.skipped).EndObject();
     }
-    items.push_back(std::move(it));
+    w.EndArray();
+    w.Field("notes", p.notes);
+  } else {
+    w.Field("items_count", p.items.size()).Field("problems_count", p.problems.size()).Field("notes_count", p.notes.size());
   }
-  j["items"] = std::move(items);
-  json problems = json::array();
-  for (const auto& pr : p.problems) {
-    json values = json::object();
-    for (const auto& [k, v] : pr.values) values[k] = v;
-    problems.push_back(json{{"table", pr.table}, {"row", pr.row}, {"values", values}, {"reason", pr.reason},
-                            {"skipped", pr.skipped}});
-  }
-  j["problems"] = std::move(problems);
-  j["notes"] = p.notes;
-  j["removals"] = json{{"count", p.summary.Removals()},
-                       {"limit", p.removal_limit},
-                       {"managed_enrolments", p.managed_enrolments},
-                       {"guard_tripped", p.guard_tripped},
-                       {"withheld", p.removals_withheld},
-                       {"withheld_because", p.removal_block_reasons}};
+  w.Key("removals").BeginObject();
+  w.Field("count", p.summary.Removals())
+      .Field("limit", p.removal_limit)
+      .Field("managed_enrolments", p.managed_enrolments)
+      .Field("guard_tripped", p.guard_tripped)
+      .Field("withheld", p.removals_withheld)
+      .Field("withheld_because", p.removal_block_reasons);
+  w.EndObject();
   if (r.applied) {
-    json failures = json::array();
-    for (const auto& f : r.apply.failures) failures.push_back(json{{"item", f.item}, {"error", f.message}});
-    j["applied"] = summary(r.apply.applied, 0);
-    j["applied"].erase("problems");
-    j["failures"] = std::move(failures);
-    j["failures_by_reason"] = GroupsJson(ApplyFailureGroups(r));
-    j["message_not_sent"] = r.apply.message_not_sent;
+    WriteSummary(w, "applied", r.apply.applied, nullptr);
+    w.EndObject();
+    if (full) {
+      w.Key("failures").BeginArray();
+      for (const auto& f : r.apply.failures) w.Inline().BeginObject().Field("item", f.item).Field("error", f.message).EndObject();
+      w.EndArray();
+    } else {
+      w.Field("failures_count", r.apply.failures.size());
+    }
+    WriteGroups(w, "failures_by_reason", ApplyFailureGroups(r));
+    w.Field("message_not_sent", r.apply.message_not_sent);
   }
-  json calls = json::object();
-  int total = 0;
-  for (const auto& [fn, st] : r.calls) {
-    calls[fn] = json{{"calls", st.calls}, {"failed", st.failed}, {"seconds", st.seconds}};
-    total += st.calls;
-  }
-  int retried = 0;
+  int total = 0, retried = 0;
+  for (const auto& [fn, st] : r.calls) total += st.calls;
   for (const auto& [reason, n] : r.retries) retried += n;
-  j["calls"] = json{{"total", total},
-                    {"writes", r.write_calls},
-                    {"by_function", calls},
-                    {"retried", json{{"total", retried}, {"by_reason", r.retries}}},
-                    {"waiting_s", r.moodle_wait_seconds}};
-  j["timings"] = json{{"sources_s", r.timings.sources},
-                      {"users_s", r.timings.users},
-                      {"moodle_read_s", r.timings.moodle_read},
-                      {"planning_s", r.timings.planning},
-                      {"apply_s", r.timings.apply}};
-  json hooks = json::array();
-  for (const auto& h : r.hooks)
-    hooks.push_back(json{{"command", h.command}, {"exit_code", h.exit_code}, {"timed_out", h.timed_out},
-                         {"ok", h.ok()}, {"error", h.error}});
-  j["hooks"] = std::move(hooks);
-  j["stopped"] = r.stopped;
-  j["courses_verified"] = r.courses_verified;
-  j["warnings"] = r.warnings;
-  j["run_id"] = r.run_id;
-  if (trace) j["trace"] = *trace;
-  return j.dump(2);
+  w.Key("calls").BeginObject();
+  w.Field("total", total).Field("writes", r.write_calls);
+  w.Key("by_function").BeginObject();
+  for (const auto& [fn, st] : r.calls)
+    w.Key(fn).Inline().BeginObject().Field("calls", st.calls).Field("failed", st.failed).Field("seconds", st.seconds).EndObject();
+  w.EndObject();
+  w.Key("retried").BeginObject().Field("total", retried).Key("by_reason").BeginObject();
+  for (const auto& [reason, n] : r.retries) w.Field(reason, n);
+  w.EndObject().EndObject();
+  w.Field("waiting_s", r.moodle_wait_seconds);
+  w.EndObject();
+  w.Key("timings").BeginObject();
+  w.Field("sources_s", r.timings.sources)
+      .Field("users_s", r.timings.users)
+      .Field("moodle_read_s", r.timings.moodle_read)
+      .Field("planning_s", r.timings.planning)
+      .Field("apply_s", r.timings.apply);
+  w.EndObject();
+  w.Key("hooks").BeginArray();
+  for (const auto& h : r.hooks) {
+    w.BeginObject().Field("command", h.command).Field("exit_code", h.exit_code).Field("timed_out", h.timed_out);
+    w.Field("ok", h.ok()).Field("error", h.error).EndObject();
+  }
+  w.EndArray();
+  w.Field("stopped", r.stopped).Field("courses_verified", r.courses_verified).Field("warnings", r.warnings);
+  w.Field("run_id", r.run_id);
+  if (trace && full) w.Field("trace", *trace);
+  w.EndObject();
+}
+
+std::string ReportJson(const RunReport& r, const std::string& command, const std::vector<std::string>* trace) {
+  std::ostringstream out;
+  WriteReportJson(out, r, command, ReportScope::kFull, trace);
+  return out.str();
 }
 
 }  // namespace enrolsync::sync

@@ -2,6 +2,7 @@
 // stores, and what the per-run report file holds (README "JSON output").
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,8 +33,22 @@ std::vector<FailureGroup> GroupFailures(const std::vector<std::pair<std::string,
 std::vector<FailureGroup> ApplyFailureGroups(const RunReport& r);
 std::vector<FailureGroup> UserFailureGroups(const RunReport& r);
 
-// `trace`, when given (sync -v --json), becomes the "trace" array: the
-// Moodle-style lines -v prints as text.
+// What a report holds. kFull: every item, problem, failure and note (what
+// --json prints and reports/run-N.json holds). kSummary: the same document
+// with each of those lists replaced by its count ("items_count",
+// "problems_count", "notes_count", "failures_count", and inside "users"
+// "items_count", "problems_count", "failures_count"): the run history in
+// state.db, which stays small however big the run.
+enum class ReportScope { kFull, kSummary };
+
+// Streams the report to `out` as it is written: no tree of the whole run is
+// built, so a million-item report costs its bytes on the stream, not a
+// copy of itself in memory. `trace`, when given (sync -v --json), becomes
+// the "trace" array of a kFull report: the Moodle-style lines -v prints as
+// text. Stream errors are left in `out`'s state.
+void WriteReportJson(std::ostream& out, const RunReport& r, const std::string& command, ReportScope scope,
+                     const std::vector<std::string>* trace = nullptr);
+// The kFull report as a string (for tests and small runs).
 std::string ReportJson(const RunReport& r, const std::string& command,
                        const std::vector<std::string>* trace = nullptr);
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "log/log.h"
 #include "plan/first_run.h"
@@ -99,12 +100,15 @@ class Runner {
                                                                   : " (each was sent again)"));
     LogInfo(command + " finished: " + SummaryLine() + " exit=" + std::to_string(report_.exit_code));
     if (run_id && !scratch_) {
-      std::string json = ReportJson(report_, command);
-      if (auto st = db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code, json,
-                                   cfg_.state.keep_runs);
+      // state.db keeps every run's summary (lists as counts); the whole
+      // report is streamed to reports/run-N.json, the newest keep_runs kept.
+      std::ostringstream summary;
+      WriteReportJson(summary, report_, command, ReportScope::kSummary);
+      if (auto st = db_->FinishRun(*run_id, static_cast<long long>(std::time(nullptr)), report_.exit_code,
+                                   summary.str(), cfg_.state.keep_runs);
           !st)
         LogError("could not record the run's end in the state database: " + st.error().message);
-      WriteReportFile(*run_id, json);
+      WriteReportFile(*run_id, command);
     }
     SetRunId("");
     return std::move(report_);
@@ -126,15 +130,20 @@ class Runner {
 
   bool Stopping() const { return opt_.stop && opt_.stop->load(); }
 
-  void WriteReportFile(long long id, const std::string& json) {
+  void WriteReportFile(long long id, const std::string& command) {
     namespace fs = std::filesystem;
     std::error_code ec;
     fs::path dir = fs::path(cfg_.state_dir) / "reports";
     fs::create_directories(dir, ec);
     fs::path file = dir / ("run-" + std::to_string(id) + ".json");
-    std::ofstream out(file);
-    out << json << "\n";
-    if (out) report_.report_file = file.string();
+    {
+      std::ofstream out(file);
+      WriteReportJson(out, report_, command, ReportScope::kFull);
+      out << "\n";
+      out.close();
+      if (out) report_.report_file = file.string();
+      else LogError("could not write the run's report " + file.string());
+    }
     // The newest [state] keep_runs reports are kept (the summaries of all
     // runs stay in state.db).
     for (const auto& e : fs::directory_iterator(dir, ec)) {
