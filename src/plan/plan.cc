@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "util/moodle_values.h"
 #include "util/strings.h"
@@ -474,7 +475,9 @@ class Planner {
       default_role = it->second;
     default_role_ = default_role;
 
-    std::map<std::tuple<std::string, std::string, MoodleId>, std::size_t> seen;  // -> first row
+    // (course value, user lookup value, role) -> first row; lookups only.
+    std::unordered_map<std::string, std::size_t> seen;
+    seen.reserve(desired_.enrolments.size());
     std::set<std::string> unknown_courses_reported;
     for (const auto& row : desired_.enrolments) {
       // Printed values are cut short: a 1 MB cell is not echoed whole.
@@ -551,8 +554,15 @@ class Planner {
       }
       MoodleId userid = u->second.front()->id;
 
-      auto key = std::make_tuple(row.course, lookup, roleid);
-      if (auto [it, inserted] = seen.emplace(key, row.row); !inserted) {
+      // The role's 8 bytes, the course value's length, the course value,
+      // then the lookup value: unambiguous whatever bytes the values hold.
+      std::string key;
+      const std::size_t course_len = row.course.size();
+      key.reserve(2 * sizeof(std::uint64_t) + course_len + lookup.size());
+      key.append(reinterpret_cast<const char*>(&roleid), sizeof roleid);
+      key.append(reinterpret_cast<const char*>(&course_len), sizeof course_len);
+      key.append(row.course).append(lookup);
+      if (auto [it, inserted] = seen.emplace(std::move(key), row.row); !inserted) {
         EnrolProblem(row, "duplicate of row " + std::to_string(it->second) + "; counted once", false);
         continue;
       }
@@ -894,9 +904,10 @@ class Planner {
   bool fallback_reported_ = false;
   MoodleId default_role_ = 0;  // policy_.default_role's id; 0 = not a Moodle role
   std::map<MoodleId, const model::Course*> course_by_id_;
-  std::map<std::string, const model::Course*> course_by_shortname_, course_by_idnumber_;
-  std::map<std::string, std::vector<const model::User*>> users_;
-  std::map<std::string, int> pending_by_key_;  // local course key -> create index
+  // Lookups only, never walked in order: hashed (a district has 1M users).
+  std::unordered_map<std::string, const model::Course*> course_by_shortname_, course_by_idnumber_;
+  std::unordered_map<std::string, std::vector<const model::User*>> users_;
+  std::unordered_map<std::string, int> pending_by_key_;  // local course key -> create index
   std::map<Target, std::map<MoodleId, Want>> wants_;
   std::set<std::pair<std::string, std::string>> protected_;
 };

@@ -1,5 +1,6 @@
 #include "util/json_writer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <charconv>
 #include <cmath>
@@ -89,9 +90,15 @@ void JsonWriter::Separate() {
   if (f.inline_) {
     if (f.count > 1) out_.put(' ');
   } else {
-    out_.put('\n');
-    for (std::size_t k = 0; k < stack_.size() * static_cast<std::size_t>(indent_); ++k) out_.put(' ');
+    NewLine(stack_.size());
   }
+}
+
+void JsonWriter::NewLine(std::size_t depth) {
+  static constexpr char kSpaces[] = "\n                                                                ";
+  std::size_t n = depth * static_cast<std::size_t>(indent_);
+  out_.write(kSpaces, static_cast<std::streamsize>(1 + std::min(n, sizeof kSpaces - 2)));
+  for (n -= std::min(n, sizeof kSpaces - 2); n > 0; --n) out_.put(' ');
 }
 
 JsonWriter& JsonWriter::Open(char c, bool object) {
@@ -109,10 +116,7 @@ JsonWriter& JsonWriter::Close(char c, bool object) {
   (void)object;
   const Frame f = stack_.back();
   stack_.pop_back();
-  if (f.count > 0 && !f.inline_) {
-    out_.put('\n');
-    for (std::size_t k = 0; k < stack_.size() * static_cast<std::size_t>(indent_); ++k) out_.put(' ');
-  }
+  if (f.count > 0 && !f.inline_) NewLine(stack_.size());
   out_.put(c);
   if (stack_.empty()) out_.flush();
   return *this;

@@ -70,6 +70,8 @@ class JsonWriter {
   };
   // Before a value (or a key in an object): the comma and the line break.
   void Separate();
+  // A line break and `depth` levels of indent.
+  void NewLine(std::size_t depth);
   JsonWriter& Open(char c, bool object);
   JsonWriter& Close(char c, bool object);
 
