@@ -446,8 +446,15 @@ TEST_F(SafetyTest, DriftIsFoundAndCorrected) {
   EXPECT_EQ(r.apply.applied.enrol, 1);
   EXPECT_TRUE(site_->Moodle() == before) << Describe(before, site_->Moodle());
 
-  // An admin deletes a course: the next ordinary run recreates it and its enrolments.
-  auto doomed = std::get<0>(site_->EnrolFeed()[200]);
+  // An admin deletes a course: the next ordinary run that reads it (the
+  // rotation reads the oldest-verified first, ties by id: here the lowest
+  // id) recreates it and its enrolments.
+  std::string doomed;
+  for (const auto& [set, email, role] : site_->EnrolFeed()) {
+    const model::MoodleId c = CourseId(set);
+    if (c && UserId(email) && (doomed.empty() || c < CourseId(doomed))) doomed = set;
+  }
+  ASSERT_FALSE(doomed.empty());
   ASSERT_TRUE(site_->moodle().DeleteCourse(CourseId(doomed)));
   auto r2 = site_->Sync();
   EXPECT_EQ(r2.exit_code, 0) << r2.error;
