@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
+#include <iterator>
 #include <map>
 #include <set>
 #include <tuple>
@@ -864,10 +865,10 @@ class Planner {
   }
 
   void Finish() {
-    // Sorted through an index (4 bytes an item) rather than in place: a
-    // stable sort of the items themselves moves ~300-byte objects and takes
-    // a buffer as big as the plan. Then moved once into a vector reserved to
-    // size, and pending_ is freed: the items never exist twice.
+    // Sorted through an index (4 bytes an item): a stable sort of the items
+    // themselves moves ~300-byte objects and takes a buffer as big as the
+    // plan. The order is then applied in place, cycle by cycle, and the
+    // creates (few) go in front, so the items never exist twice.
     std::vector<std::uint32_t> order(pending_.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
     std::stable_sort(order.begin(), order.end(), [this](std::uint32_t x, std::uint32_t y) {
@@ -877,9 +878,25 @@ class Planner {
       return std::tie(oa, a.course_shortname, a.user_key, a.roleid) <
              std::tie(ob, b.course_shortname, b.user_key, b.roleid);
     });
-    plan_.items.reserve(plan_.items.size() + pending_.size());
-    for (std::uint32_t i : order) plan_.items.push_back(std::move(pending_[i]));
-    std::vector<PlanItem>().swap(pending_);
+    std::vector<bool> placed(order.size(), false);
+    for (std::size_t start = 0; start < order.size(); ++start) {
+      if (placed[start]) continue;
+      PlanItem held = std::move(pending_[start]);
+      std::size_t to = start;
+      while (order[to] != start) {
+        pending_[to] = std::move(pending_[order[to]]);
+        placed[to] = true;
+        to = order[to];
+      }
+      pending_[to] = std::move(held);
+      placed[to] = true;
+    }
+    // create_index points into the creates, which keep positions 0..n-1.
+    std::vector<PlanItem> creates = std::move(plan_.items);
+    plan_.items = std::move(pending_);
+    plan_.items.insert(plan_.items.begin(), std::make_move_iterator(creates.begin()),
+                       std::make_move_iterator(creates.end()));
+    pending_.clear();
     plan_.summary = Summarize(plan_.items);
     std::sort(plan_.touched_courses.begin(), plan_.touched_courses.end());
 

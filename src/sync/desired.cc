@@ -3,13 +3,18 @@
 namespace enrolsync::sync {
 namespace {
 
-std::string Text(const sources::SqlValue& v) { return v.value_or(""); }
+// The cells are moved out of the table, and each row of the table is freed
+// once converted, so a source's rows never exist twice (at district scale
+// the table is hundreds of MB).
+std::string Text(sources::SqlValue&& v) { return v ? std::move(*v) : std::string(); }
 
 // Optional cells: NULL and "" mean the same (a CSV file cannot tell them apart).
-std::optional<std::string> Optional(const sources::SqlValue& v) {
+std::optional<std::string> Optional(sources::SqlValue&& v) {
   if (!v || v->empty()) return std::nullopt;
-  return v;
+  return std::move(v);
 }
+
+void Free(sources::SqlRow& r) { sources::SqlRow().swap(r); }
 
 }  // namespace
 
@@ -44,16 +49,17 @@ Result<model::DesiredState> ReadDesired(sources::Source& source, const config::C
                         c.category.empty() ? "category" : c.category, c.startdate, c.enddate};
     d.courses.reserve(table->rows.size());
     for (std::size_t i = 0; i < table->rows.size(); ++i) {
-      const auto& r = table->rows[i];
+      auto& r = table->rows[i];
       model::CourseRow row;
       row.row = table->row_numbers[i];
-      row.fullname = Text(r[0]);
-      row.shortname = Text(r[1]);
-      if (idnumber_col >= 0) row.idnumber = Text(r[idnumber_col]);
-      if (category_col >= 0) row.category = Optional(r[category_col]);
-      if (start_col >= 0) row.startdate = Optional(r[start_col]);
-      if (end_col >= 0) row.enddate = Optional(r[end_col]);
+      row.fullname = Text(std::move(r[0]));
+      row.shortname = Text(std::move(r[1]));
+      if (idnumber_col >= 0) row.idnumber = Text(std::move(r[idnumber_col]));
+      if (category_col >= 0) row.category = Optional(std::move(r[category_col]));
+      if (start_col >= 0) row.startdate = Optional(std::move(r[start_col]));
+      if (end_col >= 0) row.enddate = Optional(std::move(r[end_col]));
       d.courses.push_back(std::move(row));
+      Free(r);
     }
   }
   const auto& e = cfg.enrolments;
@@ -65,13 +71,14 @@ Result<model::DesiredState> ReadDesired(sources::Source& source, const config::C
   d.enrolment_columns = {e.course_field, e.user_field, e.role_field.empty() ? "role" : e.role_field};
   d.enrolments.reserve(table->rows.size());
   for (std::size_t i = 0; i < table->rows.size(); ++i) {
-    const auto& r = table->rows[i];
+    auto& r = table->rows[i];
     model::EnrolmentRow row;
     row.row = table->row_numbers[i];
-    row.course = Text(r[0]);
-    row.user = Text(r[1]);
-    if (!e.role_field.empty()) row.role = Optional(r[2]);
+    row.course = Text(std::move(r[0]));
+    row.user = Text(std::move(r[1]));
+    if (!e.role_field.empty()) row.role = Optional(std::move(r[2]));
     d.enrolments.push_back(std::move(row));
+    Free(r);
   }
   return d;
 }
