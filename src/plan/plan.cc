@@ -598,13 +598,12 @@ class Planner {
     item.course_key = course_key;
     item.courseid = t.courseid;
     item.create_index = t.create_index;
+    // Only the shortname: the fullname is a kCreateCourse item's (one copy a
+    // course, not one a row).
     if (t.create_index >= 0) {
-      const auto& c = plan_.items[t.create_index];
-      item.course_shortname = c.course_shortname;
-      item.course_fullname = c.course_fullname;
+      item.course_shortname = plan_.items[t.create_index].course_shortname;
     } else if (auto it = course_by_id_.find(t.courseid); it != course_by_id_.end()) {
       item.course_shortname = it->second->shortname;
-      item.course_fullname = it->second->fullname;
     }
     item.userid = userid;
     item.user_key = user_key;

@@ -35,7 +35,7 @@ struct PlanItem {
   MoodleId courseid = 0;
   int create_index = -1;
   std::string course_shortname;
-  std::string course_fullname;
+  std::string course_fullname;  // kCreateCourse only
   std::string course_key;  // the value from the feed that named it
 
   MoodleId userid = 0;
