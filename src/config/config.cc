@@ -201,8 +201,7 @@ Status LoadMoodle(const Section& s, const fs::path& base, const EnvLookup& env, 
   TRY(positive("max_batch_rows", &m->max_batch_rows, 1, 100000));
   TRY(positive("batch_seconds", &m->batch_seconds, 1, 300));
   TRY(positive("concurrency", &m->concurrency, 1, 16));
-  // Per kind of write; left out: creates 2 at a time (never two in one
-  // category), the rest `concurrency`.
+  // Per kind of write; left out: creates one at a time, the rest `concurrency`.
   TRY(positive("create_course_concurrency", &m->create_course_concurrency, 1, 16));
   TRY(positive("enrol_concurrency", &m->enrol_concurrency, 1, 16));
   TRY(positive("user_concurrency", &m->user_concurrency, 1, 16));

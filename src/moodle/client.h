@@ -45,10 +45,7 @@ struct ClientOptions {
   // core_course_create_courses: parallel creates in one category deadlock in
   // Moodle on mdl_course_categories.coursecount, so batches that share a
   // category never run at the same time (they are grouped by category).
-  // Measured on real Moodle 5.1, 2 cores, 456 courses in 6 categories
-  // (bench/README.md): 1 took 18.8 s, 2 took 9.7-10.1 s, 3 was slower
-  // again; no call deadlocked at any setting.
-  int create_course_concurrency = 2;
+  int create_course_concurrency = 1;
   // enrol_manual_enrol_users / _unenrol_users, core_role_(un)assign_roles;
   // < 1 = `concurrency`. Batches of the same course never run in parallel,
   // and each batch is sent in ascending user order (see client.cc).

@@ -890,7 +890,7 @@ TEST_F(ClientTest, WritesForTheSameCourseNeverRunInParallelAndEachBatchIsInUserO
   o.max_batch_rows = 2;
   Client creator(o);
   for (const auto& r : creator.CreateCourses(courses)) EXPECT_TRUE(r);
-  EXPECT_EQ(ov.max_creates, 1);  // creates in one category are serial
+  EXPECT_EQ(ov.max_creates, 1);  // creates are serial unless raised
 }
 
 // Parallel course creation is parted by category: each create updates its
