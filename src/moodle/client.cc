@@ -254,11 +254,6 @@ struct WriteJob {
   // "accesslib/dirtyusers") in the same order and cannot deadlock on them.
   std::function<MoodleId(std::size_t item)> course;
   std::function<MoodleId(std::size_t item)> user;
-  // Optional, for writes that change no course of their own (course
-  // creation): the rows an item shares with others, here its category.
-  // Items are grouped by it and two batches that share one never run at the
-  // same time, as with `course`. Ignored when `course` is set.
-  std::function<long long(std::size_t item)> lane;
   // Fills ids for the items of a successful batch (optional: void writes).
   std::function<Status(const json& doc, std::span<const std::size_t> items, std::vector<MoodleId>& ids)> parse;
   // Optional: items a successful call refused all the same, as Moodle's
@@ -574,13 +569,9 @@ struct Client::Impl {
     if (!alone.empty() && job.course && job.user)
       for (std::size_t i = 0; i < job.count; ++i)
         solo[i] = alone.count(Client::ItemKey{job.function, job.course(i), job.user(i)}) ? 1 : 0;
-    // What two concurrent batches must not share (see WriteJob::course, lane).
-    std::function<long long(std::size_t)> exclusive;
-    if (job.course) exclusive = [&](std::size_t i) { return static_cast<long long>(job.course(i)); };
-    else if (job.lane) exclusive = job.lane;
-    if (exclusive)
+    if (job.course)
       std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        return std::make_pair(!solo[a], exclusive(a)) < std::make_pair(!solo[b], exclusive(b));
+        return std::make_pair(!solo[a], job.course(a)) < std::make_pair(!solo[b], job.course(b));
       });
     std::vector<std::pair<std::size_t, std::size_t>> batches;  // [begin, end) into order
     std::size_t begin = 0, vars = 0;
@@ -612,11 +603,11 @@ struct Client::Impl {
     }
     if (job.count > begin) batches.emplace_back(begin, job.count);
     std::vector<std::vector<long long>> keys;
-    if (exclusive) {
+    if (job.course) {
       for (auto [b, e] : batches) {
-        std::set<long long> held;
-        for (std::size_t pos = b; pos < e; ++pos) held.insert(exclusive(order[pos]));
-        keys.emplace_back(held.begin(), held.end());
+        std::set<long long> courses;
+        for (std::size_t pos = b; pos < e; ++pos) courses.insert(job.course(order[pos]));
+        keys.emplace_back(courses.begin(), courses.end());
         if (job.user)
           std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(b), order.begin() + static_cast<std::ptrdiff_t>(e),
                            [&](std::size_t x, std::size_t y) { return job.user(x) < job.user(y); });
@@ -646,7 +637,7 @@ struct Client::Impl {
                        std::span<const Result<MoodleId>>(out));
           if (progress) progress(done, job.count);
         },
-        exclusive ? &keys : nullptr);
+        job.course ? &keys : nullptr);
     return out;
   }
 
@@ -1175,10 +1166,6 @@ std::vector<Result<MoodleId>> Client::CreateCourses(const std::vector<NewCourse>
   job.function = "core_course_create_courses";
   job.concurrency = impl_->opts.create_course_concurrency;
   job.count = courses.size();
-  // Each create updates its category's row (coursecount, in
-  // fix_course_sortorder) inside the call's transaction: parallel creates in
-  // one category deadlock on it, so they are parted by category.
-  job.lane = [&](std::size_t i) { return static_cast<long long>(courses[i].categoryid); };
   job.vars = [&](std::size_t i) { return 4 + courses[i].fields.size() + 2 * courses[i].format_options.size(); };
   job.add = [&](std::size_t i, std::size_t pos, FormFields& f) {
     const NewCourse& c = courses[i];

@@ -42,9 +42,8 @@ struct ClientOptions {
   // Parallel calls inside one batch operation, per kind of call. Reads
   // (participants, user lookups) use `concurrency`.
   int concurrency = 2;
-  // core_course_create_courses: parallel creates in one category deadlock in
-  // Moodle on mdl_course_categories.coursecount, so batches that share a
-  // category never run at the same time (they are grouped by category).
+  // core_course_create_courses: parallel creates deadlock in Moodle on
+  // mdl_course_categories.coursecount, so one at a time unless raised.
   int create_course_concurrency = 1;
   // enrol_manual_enrol_users / _unenrol_users, core_role_(un)assign_roles;
   // < 1 = `concurrency`. Batches of the same course never run in parallel,

@@ -893,54 +893,6 @@ TEST_F(ClientTest, WritesForTheSameCourseNeverRunInParallelAndEachBatchIsInUserO
   EXPECT_EQ(ov.max_creates, 1);  // creates are serial unless raised
 }
 
-// Parallel course creation is parted by category: each create updates its
-// category's row (coursecount) inside the call's transaction, so two calls
-// creating in one category deadlock in Moodle 5.1. Courses of three
-// categories, given interleaved: no two calls in flight share a category,
-// calls for different categories do run together, and every course gets
-// the id answered for its shortname.
-TEST_F(ClientTest, ParallelCourseCreatesNeverShareACategory) {
-  std::mutex mu;
-  std::map<long long, int> in_flight;
-  int max_same_category = 0, creates = 0, max_creates = 0;
-  FakeMoodle server([&](const SeenRequest& r, int) {
-    std::set<long long> categories;
-    for (const auto& [k, v] : r.fields)
-      if (k.ends_with("[categoryid]")) categories.insert(std::stoll(v));
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      for (auto c : categories) max_same_category = std::max(max_same_category, ++in_flight[c]);
-      max_creates = std::max(max_creates, ++creates);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      for (auto c : categories) --in_flight[c];
-      --creates;
-    }
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& [k, v] : r.fields)
-      if (k.ends_with("[shortname]")) out.push_back({{"id", 1000 + std::stoll(v.substr(1))}, {"shortname", v}});
-    return Reply{200, out.dump()};
-  });
-  ClientOptions o = Options(server);
-  o.create_course_concurrency = 2;
-  o.max_batch_rows = 2;
-  Client client(o);
-  std::vector<NewCourse> courses;
-  for (int i = 0; i < 18; ++i)
-    courses.push_back({"Course " + std::to_string(i), "C" + std::to_string(i), "", 5 + i % 3, {}, {}});
-  auto ids = client.CreateCourses(courses);
-  ASSERT_EQ(ids.size(), courses.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    ASSERT_TRUE(ids[i]) << i;
-    EXPECT_EQ(*ids[i], 1000 + static_cast<long long>(i));
-  }
-  EXPECT_EQ(max_same_category, 1);
-  EXPECT_EQ(max_creates, 2);
-  EXPECT_EQ(server.requests().size(), 9u);  // 6 courses a category, 2 a call
-}
-
 TEST_F(ClientTest, DeadlockedCallsAreRetriedAndCountedByReason) {
   // Moodle's answers for a deadlock, with debugging on and off.
   const std::string deadlock_debug =
