@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <map>
 
-#include <sstream>
-
 #include "util/json_writer.h"
 #include "util/moodle_values.h"
 
@@ -280,12 +278,6 @@ void WriteReportJson(std::ostream& out, const RunReport& r, const std::string& c
   w.Field("run_id", r.run_id);
   if (trace && full) w.Field("trace", *trace);
   w.EndObject();
-}
-
-std::string ReportJson(const RunReport& r, const std::string& command, const std::vector<std::string>* trace) {
-  std::ostringstream out;
-  WriteReportJson(out, r, command, ReportScope::kFull, trace);
-  return out.str();
 }
 
 }  // namespace enrolsync::sync

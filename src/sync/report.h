@@ -48,8 +48,5 @@ enum class ReportScope { kFull, kSummary };
 // text. Stream errors are left in `out`'s state.
 void WriteReportJson(std::ostream& out, const RunReport& r, const std::string& command, ReportScope scope,
                      const std::vector<std::string>* trace = nullptr);
-// The kFull report as a string (for tests and small runs).
-std::string ReportJson(const RunReport& r, const std::string& command,
-                       const std::vector<std::string>* trace = nullptr);
 
 }  // namespace enrolsync::sync
