@@ -136,14 +136,12 @@ class Runner {
     fs::path dir = fs::path(cfg_.state_dir) / "reports";
     fs::create_directories(dir, ec);
     fs::path file = dir / ("run-" + std::to_string(id) + ".json");
-    {
-      std::ofstream out(file);
-      WriteReportJson(out, report_, command, ReportScope::kFull);
-      out << "\n";
-      out.close();
-      if (out) report_.report_file = file.string();
-      else LogError("could not write the run's report " + file.string());
-    }
+    std::ofstream out(file);
+    WriteReportJson(out, report_, command, ReportScope::kFull);
+    out << "\n";
+    out.close();
+    if (out) report_.report_file = file.string();
+    else LogError("could not write the run's report " + file.string());
     // The newest [state] keep_runs reports are kept (the summaries of all
     // runs stay in state.db).
     for (const auto& e : fs::directory_iterator(dir, ec)) {
